@@ -126,6 +126,9 @@ def test_wrong_layout_lists_expected_layouts(tmp_path):
     assert "<root>/blur/ + <root>/sharp/" in line and "GoPro" in line and "REDS" in line
     with pytest.raises(CamdeblurError, match="dataset folder not found"):
         open_paired(tmp_path / "missing")
+    write_image(tmp_path / "half" / "blur" / "a.png", coords())
+    with pytest.raises(CamdeblurError, match="found blur/ but no sharp/"):
+        open_paired(tmp_path / "half")
 
 
 def test_unmatched_names_say_how_many_and_which(tmp_path):
@@ -198,6 +201,19 @@ def test_determinism_by_seed(pair_root):
     a, b, c = run(5), run(5), run(6)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_distributed_ranks_draw_different_crops(pair_root, monkeypatch):
+    def crops():
+        ds = open_paired(pair_root, crop_size=8, augment=True, seed=0)
+        return [ds[i]["sharp"] for i in range(3)]
+
+    monkeypatch.delenv("RANK", raising=False)
+    single = crops()
+    monkeypatch.setenv("RANK", "0")
+    assert all(torch.equal(x, y) for x, y in zip(single, crops()))
+    monkeypatch.setenv("RANK", "1")
+    assert not all(torch.equal(x, y) for x, y in zip(single, crops()))
 
 
 def test_dataloader_workers_reproducible_and_different(pair_root):

@@ -170,6 +170,11 @@ def _try_layout(base: Path, split: str | None, blur_name: str | None) -> tuple[s
         b = base / "blur_gamma"
     if b.is_dir() and (base / "sharp").is_dir():
         return "folders", folder_pairs(b, base / "sharp")
+    if b.is_dir() != (base / "sharp").is_dir():
+        have, missing = (b.name, "sharp") if b.is_dir() else ("sharp", blur_name or "blur")
+        raise CamdeblurError(f"found {have}/ but no {missing}/ folder", where=base,
+                             fix=f"paired data needs both {missing}/ and {have}/ (matched by file name); "
+                                 "for a blurry or sharp set alone use an unpaired dataset")
     reds = _reds_dirs(base, split)
     if reds is not None:
         return "reds", reds_pairs(*reds)

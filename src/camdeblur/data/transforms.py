@@ -11,6 +11,7 @@ from :func:`worker_rng`, which gives every DataLoader worker its own reproducibl
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from typing import Mapping
@@ -29,16 +30,24 @@ PAD_MODES = ("reflect", "replicate", "constant")
 def worker_rng(seed: int) -> np.random.Generator:
     """A generator for the calling process.
 
-    In the main process it is seeded by ``seed`` alone. Inside a ``DataLoader`` worker it is seeded
+    In the main process it is seeded by ``seed`` (and the distributed rank from ``RANK``, so
+    ``torchrun`` processes augment differently; rank 0 / no ``torchrun`` -> the same stream). Inside a ``DataLoader`` worker it is seeded
     by ``(seed, worker seed)``; PyTorch derives the worker seed from the main process's torch RNG
     (``base_seed + worker_id``), so workers draw different numbers, a new epoch draws new ones, and
     ``torch.manual_seed(s)`` before iterating reproduces everything.
     """
     info = torch.utils.data.get_worker_info()
-    entropy = [int(seed) & 0xFFFFFFFFFFFFFFFF]
+    entropy = [int(seed) & 0xFFFFFFFFFFFFFFFF, _rank()]
     if info is not None:
         entropy.append(int(info.seed) & 0xFFFFFFFFFFFFFFFF)
     return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+def _rank() -> int:
+    try:
+        return max(0, int(os.environ.get("RANK", "0")))
+    except ValueError:
+        return 0
 
 
 def seed_worker(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's worker_init_fn signature
@@ -59,7 +68,7 @@ class SeededMixin:
 
     def rng(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
-        key = None if info is None else (info.id, info.seed)
+        key = (_rank(), None if info is None else (info.id, info.seed))
         state = getattr(self, "_rng_state", None)
         if state is None or state[0] != key:
             state = (key, worker_rng(self.seed))
