@@ -343,3 +343,14 @@ def test_tensor_conversion(rng):
     assert float(to_tensor(np.full((2, 2, 3), 255, np.uint8)).max()) == 1.0
     with pytest.raises(ValueError, match="batch"):
         to_numpy(torch.zeros(2, 3, 4, 4))
+
+
+def test_exif_orientation_16bit_tiff(tmp_path):
+    import tifffile
+
+    base = _marked(12, 20).astype(np.uint16) * 257
+    tifffile.imwrite(tmp_path / "o.tif", base, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
+    img = read_image(tmp_path / "o.tif")
+    assert img.bit_depth == 16 and img.data.shape == (20, 12, 3)
+    np.testing.assert_array_equal(img.data, np.rot90(base, -1) / np.float32(65535))
+    assert read_image(tmp_path / "o.tif", apply_exif=False).data.shape == (12, 20, 3)

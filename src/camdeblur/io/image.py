@@ -131,8 +131,13 @@ def _read_png16(path: Path, blob: bytes, apply_exif: bool = True) -> ImageData:
     ch = px.shape[2]
     if info["exif"] and apply_exif:
         exif = Image.Exif()
-        exif.load(info["exif"])
-        px = _orient(px, exif.get(0x0112))
+        try:
+            exif.load(info["exif"])
+            orientation = exif.get(0x0112)
+        except Exception:  # noqa: BLE001 - malformed EXIF: keep the pixels as stored
+            warnings.warn(f"{path}: unreadable EXIF block; orientation not applied", stacklevel=3)
+            orientation = None
+        px = _orient(px, orientation)
     data, alpha = _split(px, 65535.0, ch in (2, 4))
     if alpha is None and info["transparent"] is not None and len(info["transparent"]) == ch:
         key = np.array(info["transparent"], dtype=np.uint16)
@@ -141,7 +146,7 @@ def _read_png16(path: Path, blob: bytes, apply_exif: bool = True) -> ImageData:
     return ImageData(data, alpha, 16, mode, path, "PNG")
 
 
-def _read_tiff16(path: Path) -> ImageData | None:
+def _read_tiff16(path: Path, apply_exif: bool = True) -> ImageData | None:
     """High-bit-depth multi-sample TIFF via tifffile; ``None`` for anything Pillow decodes fully."""
     import tifffile
 
@@ -157,7 +162,7 @@ def _read_tiff16(path: Path) -> ImageData | None:
             spp = int(page.samplesperpixel)
             planar = int(page.planarconfig)
             tag = page.tags.get("Orientation")
-            orientation = int(tag.value) if tag is not None else 1
+            orientation = int(tag.value) if tag is not None and apply_exif else 1
     except ValueError as exc:
         if "imagecodecs" in str(exc):
             raise CamdeblurError(f"16-bit TIFF uses a compression that needs the 'imagecodecs' package ({exc})",
@@ -245,7 +250,7 @@ def read_image(path: PathLike, *, apply_exif: bool = True) -> ImageData:
                 fh.seek(0)
                 return _read_png16(path, fh.read(), apply_exif)
             if head[:4] in (b"II*\x00", b"MM\x00*"):
-                out = _read_tiff16(path)  # None unless 16-bit colour/alpha, which Pillow cannot hold
+                out = _read_tiff16(path, apply_exif)  # None unless 16-bit colour/alpha, which Pillow cannot hold
                 if out is not None:
                     return out
     except OSError as exc:
@@ -255,7 +260,10 @@ def read_image(path: PathLike, *, apply_exif: bool = True) -> ImageData:
             fmt = im.format
             im.load()
             if apply_exif:
-                im = ImageOps.exif_transpose(im)
+                try:
+                    im = ImageOps.exif_transpose(im)
+                except Exception:  # noqa: BLE001 - malformed EXIF must not make a good image unreadable
+                    warnings.warn(f"{path}: unreadable EXIF block; orientation not applied", stacklevel=2)
             return _pil_to_imagedata(im, path, fmt)
     except CamdeblurError:
         raise
