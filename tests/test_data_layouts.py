@@ -329,3 +329,14 @@ def test_transform_functions():
     assert out["a"].shape == (2, 8, 12) and out["name"] == "n"
     with pytest.raises(ValueError):
         Augment(crop_size=4, pad_mode="wrap")
+
+
+def test_bad_image_in_worker_is_still_one_line(tmp_path):
+    write_pair(tmp_path / "blur" / "a.png", tmp_path / "sharp" / "a.png")
+    blob = (tmp_path / "sharp" / "a.png").read_bytes()
+    (tmp_path / "sharp" / "a.png").write_bytes(blob[: len(blob) // 2])
+    ds = open_paired(tmp_path)
+    with pytest.raises(CamdeblurError) as exc:
+        next(iter(DataLoader(ds, num_workers=1)))
+    line = exc.value.line()
+    assert "\n" not in line and "sharp/a.png" in line and "truncated" in line

@@ -17,6 +17,8 @@ class CamdeblurError(Exception):
     """
 
     def __init__(self, what: str, where: str | PathLike | None = None, fix: str | None = None, exit_code: int = 2):
+        if where is None and fix is None and "\nOriginal Traceback" in what:
+            what = _from_worker(what)
         self.what = what
         self.where = None if where is None else str(where)
         self.fix = fix
@@ -31,6 +33,16 @@ class CamdeblurError(Exception):
         if self.fix:
             parts.append(f" ({self.fix.rstrip('.')})")
         return "".join(parts)
+
+
+def _from_worker(text: str) -> str:
+    """torch's DataLoader re-raises a worker's exception as ``type(exc)(<whole traceback>)``; recover
+    the original one-line message (the traceback's last line) so the CLI still prints one line."""
+    for line in reversed(text.strip().splitlines()):
+        for prefix in (f"{__name__}.CamdeblurError: ", "CamdeblurError: "):
+            if line.startswith(prefix):
+                return line[len(prefix):]
+    return text
 
 
 def require(condition: bool, what: str, where: str | PathLike | None = None, fix: str | None = None) -> None:
