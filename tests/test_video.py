@@ -110,7 +110,7 @@ def test_video_errors(tmp_path, tree_frames):
         video_info(tmp_path / "none.mp4")
     (tmp_path / "fake.mp4").write_text("not a video")
     with pytest.raises(CamdeblurError, match="not a readable video") as exc:
-        list(iter_video_frames(tmp_path / "fake.mp4"))
+        iter_video_frames(tmp_path / "fake.mp4")  # reported on the call, before any frame is consumed
     assert "\n" not in exc.value.line()
     with pytest.raises(CamdeblurError, match="unsupported video format"):
         write_video(tmp_path / "x.gifx", tree_frames[:1], fps=5)
@@ -125,3 +125,17 @@ def test_missing_extra_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "av", None)  # makes 'import av' fail like an uninstalled package
     with pytest.raises(CamdeblurError, match=r"camdeblur\[video\]"):
         video_info(tmp_path / "x.mp4")
+
+
+def test_truncated_video(tmp_path, tree):
+    blob = tree.read_bytes()
+    half = tmp_path / "half.avi"
+    half.write_bytes(blob[: len(blob) // 2])
+    info = video_info(half)
+    frames = list(iter_video_frames(half))
+    assert 0 < len(frames) == info.frames < 68  # what survived is decoded, and counted consistently
+    stub = tmp_path / "stub.avi"
+    stub.write_bytes(blob[: len(blob) // 50])
+    with pytest.raises(CamdeblurError, match="truncated or corrupt") as exc:
+        list(iter_video_frames(stub))
+    assert "\n" not in exc.value.line()

@@ -107,6 +107,9 @@ def video_info(path: PathLike) -> VideoInfo:
 def iter_video_frames(path: PathLike, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[np.ndarray]:
     """Decode a video's frames in order as uint8 ``(H, W, 3)`` RGB arrays.
 
+    The file is opened (and a missing or unreadable file reported) when this is called, not at the
+    first ``next()``, so a command fails before it creates any output.
+
     Args:
         path: video file (anything FFmpeg reads: .mp4, .avi, .mkv, .mov, ...).
         start, stop, step: which frames (by decoded index, like ``range``) to yield.
@@ -115,6 +118,10 @@ def iter_video_frames(path: PathLike, start: int = 0, stop: int | None = None, s
         raise ValueError("need start >= 0 and step >= 1")
     path = Path(path)
     av, container = _open_for_reading(path)
+    return _decode(av, container, path, start, stop, step)
+
+
+def _decode(av, container, path: Path, start: int, stop: int | None, step: int) -> Iterator[np.ndarray]:
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
