@@ -388,7 +388,7 @@ class SequenceFolder(_ImageDataset):
     sequence). Each item is one centre frame ``t``::
 
         {"blur": (3,H,W) frame t, "refs": (N,3,H,W) frames t+o for o in offsets,
-         "offsets": LongTensor (N,), "name": "<seq>/<frame>", "meta": {"sequence", "index"},
+         "offsets": LongTensor (N,), "name": "<seq>/<frame>", "meta": {"sequence", "index", "ref_indices"},
          "sharp": (3,H,W) ground truth at t (only with gt_subdir/gt_root)}
 
     Args:
