@@ -1,8 +1,8 @@
 """Losses with one signature, ``loss(pred, target, weight=None) -> scalar`` (mean-reduced).
 
 Pixel losses (:mod:`camdeblur.losses.pixel`), the perceptual loss with a frozen pretrained backbone
-(:mod:`camdeblur.losses.perceptual`), and adversarial losses for Blur2Blur
-(:mod:`camdeblur.losses.adversarial`). Configs name losses through :func:`build_loss`::
+(:mod:`camdeblur.losses.perceptual`), adversarial losses (:mod:`camdeblur.losses.adversarial`) and the
+Blur2Blur objectives with the paper/official presets (:mod:`camdeblur.losses.blur2blur`). Configs name losses through :func:`build_loss`::
 
     build_loss("charbonnier")
     build_loss({"name": "charbonnier", "eps": 1e-3})
@@ -43,6 +43,7 @@ _EXPORTS = {
     "charbonnier_loss": "pixel", "psnr_loss": "pixel", "fft_loss": "pixel", "pyramid": "pixel",
     "PerceptualLoss": "perceptual",
     "GANLoss": "adversarial", "gradient_penalty": "adversarial", "GradientPenalty": "adversarial",
+    "Blur2BlurLoss": "blur2blur", "Blur2BlurLossConfig": "blur2blur", "build_blur2blur_loss": "blur2blur",
 }
 
 __all__ = ["LOSSES", "WeightedSumLoss", "build_loss", "register_loss", *_EXPORTS]

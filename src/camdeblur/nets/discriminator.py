@@ -51,9 +51,12 @@ class NLayerDiscriminator(nn.Module):
         input_nc: input channels. ndf: filters of the first conv. n_layers: stride-2 convs (3 -> 70x70 patches).
         norm: ``"instance"`` (Blur2Blur; per-sample, so the gradient penalty is per sample),
             ``"batch"`` (pix2pix default) or ``"none"``. Convs before instance/no norm have a bias.
+        init: ``"normal"`` (pix2pix / official Blur2Blur: conv weights ~ N(0, 0.02), biases 0,
+            batch-norm weights ~ N(1, 0.02)) or ``"default"`` (PyTorch's initialisation).
     """
 
-    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance"):
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 init: str = "normal"):
         super().__init__()
         if n_layers < 1:
             raise CamdeblurError(f"discriminator needs n_layers >= 1, got {n_layers}")
@@ -69,6 +72,17 @@ class NLayerDiscriminator(nn.Module):
                 _norm_layer(norm, ndf * mult), nn.LeakyReLU(0.2, True),
                 nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)
+        if init == "normal":
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.normal_(m.weight, 0.0, 0.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.normal_(m.weight, 1.0, 0.02)
+                    nn.init.zeros_(m.bias)
+        elif init != "default":
+            raise CamdeblurError(f"unknown discriminator init '{init}'", fix="use normal or default")
         self.n_layers = n_layers
         self.norm = norm
         self.min_size = next(s for s in range(1, 4096) if _out_size(s, n_layers) >= 1)
@@ -110,12 +124,14 @@ register_model(NLayerDiscriminator)
 
 
 @register_model
-def patchgan(input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> NLayerDiscriminator:
+def patchgan(input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+             init: str = "normal") -> NLayerDiscriminator:
     """Blur2Blur's discriminator: 70x70 PatchGAN with instance norm, shared over scales."""
-    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm)
+    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm, init=init)
 
 
 @register_model
-def patchgan_tiny(input_nc: int = 3, ndf: int = 16, n_layers: int = 2, norm: str = "instance") -> NLayerDiscriminator:
+def patchgan_tiny(input_nc: int = 3, ndf: int = 16, n_layers: int = 2, norm: str = "instance",
+                  init: str = "normal") -> NLayerDiscriminator:
     """Small PatchGAN for CPU tests and miniature benchmarks."""
-    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm)
+    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm, init=init)
