@@ -87,12 +87,43 @@ def test_torchvision_file_loads_and_taps_are_right(tmp_path, rng, no_hub_cache):
     torch.testing.assert_close(f["conv1_1"], F.conv2d(xn, sd["features.0.weight"], sd["features.0.bias"], padding=1))
     assert (f["conv2_2"] < 0).any()  # pre-activation tap
     torch.testing.assert_close(f["relu2_2"], F.relu(f["conv2_2"]))
-    loss = PerceptualLoss.preset("blur2blur_official", weights=path)
+    loss = PerceptualLoss.preset("blur2blur_official_preact", weights=path)
     assert loss.backbone == "vgg16" and str(path) in loss.source and loss.pretrained
     assert loss.layers == ["conv2_2", "conv3_3", "conv4_1", "conv4_3", "conv5_1"]
     assert loss.layer_weights == [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0]
     y = torch.rand(1, 3, 32, 32)
     assert loss(y, y).item() == 0.0 and loss(y, y.flip(-1)).item() > 0
+
+
+def test_official_preset_reproduces_inplace_relu_slicing(tmp_path, rng, no_hub_cache):
+    """The official VGGLoss slices torchvision's features (in-place ReLUs) at 7, 14, 17, 21, 24."""
+    path = tmp_path / "vgg16.pth"
+    _torchvision_like_file(path, "vgg16", seed=3)
+    ours = PerceptualLoss.preset("blur2blur_official", weights=path)
+    net = vgg.vgg_features("vgg16", weights=path)
+    feats = [net.features[i] for i in range(25)]
+    for m in feats:
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = True
+    slices = [torch.nn.Sequential(*feats[a:b]) for a, b in ((0, 8), (8, 15), (15, 18), (18, 22), (22, 25))]
+    weights = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0]
+    norm = lambda t: (t - net.mean) / net.std  # noqa: E731
+
+    def official(a, b):
+        def run(t):
+            out, h = [], norm(t)
+            for s in slices:
+                h = s(h)
+                out.append(h)
+            return out
+        fa, fb = run(a), run(b)
+        return sum(w * (p - q).abs().mean() for w, p, q in zip(weights, fa, fb))
+
+    a = torch.from_numpy(rng.random((2, 3, 48, 40))).float()
+    b = torch.from_numpy(rng.random((2, 3, 48, 40))).float()
+    assert ours(a, b).item() == pytest.approx(official(a, b).item(), rel=1e-5)
+    preact = PerceptualLoss.preset("blur2blur_official_preact", weights=path)
+    assert abs(preact(a, b).item() - ours(a, b).item()) > 1e-3 * ours(a, b).item()
 
 
 def test_bad_weight_files_are_one_clear_error(tmp_path, no_hub_cache):

@@ -12,9 +12,11 @@ three scales ``[1/4, 1/2, 1]`` (MIMO-UNet). One PatchGAN ``D`` is shared over th
 
 Presets (:data:`PRESETS`):
 
-``"official"`` (the released code): hinge GAN, VGG16 pre-activation taps conv2_2/3_3/4_1/4_3/5_1
-with weights 1/32..1, lambda_rec 0.8 summed over scales, lambda_gp 1e-4, GP on the full scale only
-between the known image and ``G(y)``.
+``"official"`` (the released code): hinge GAN, VGG16 taps as the code computes them (relu2_2,
+relu3_3, relu4_1, relu4_3, conv5_1 — nominally conv2_2/3_3/4_1/4_3/5_1, see
+:data:`camdeblur.losses.perceptual.OFFICIAL_VGG16_TAPS`; ``perceptual="blur2blur_official_preact"``
+selects the nominal pre-activation taps) with weights 1/32..1, lambda_rec 0.8 summed over scales,
+lambda_gp 1e-4, GP on the full scale only between the known image and ``G(y)``.
 
 ``"paper"``: log-likelihood GAN (Eq. 3, non-saturating for G), VGG19 (relu1_1..relu5_1, 1/32..1),
 lambda_rec 0.8 with the 1/M mean over scales (Eq. 5), lambda_grad 0.005, GP between ``y`` and

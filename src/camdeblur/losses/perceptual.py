@@ -18,10 +18,14 @@ each layer normalised by its element count; target features are detached. Inputs
 in [0,1] (grey (B,1,H,W) is repeated to 3 channels); each backbone's own input normalisation is
 applied inside (VGG: ImageNet mean/std; EfficientNet-Lite: ``(255 x - 127) / 128``).
 
-Presets (:data:`PRESETS`): ``"blur2blur_official"`` (VGG16, pre-activation taps conv2_2, conv3_3,
-conv4_1, conv4_3, conv5_1 with weights 1/32, 1/16, 1/8, 1/4, 1 — the official code) and
-``"blur2blur_paper"`` (VGG19, relu1_1 ... relu5_1 with weights 1/32 ... 1 — the official code's
-VGG19 module, the paper names VGG19 without layers).
+Presets (:data:`PRESETS`), all with layer weights 1/32, 1/16, 1/8, 1/4, 1:
+``"blur2blur_official"`` — VGG16 as the official code computes it: it names the pre-activation taps
+conv2_2, conv3_3, conv4_1, conv4_3, conv5_1, but torchvision's in-place ReLUs overwrite all but the
+last, so the features compared are relu2_2, relu3_3, relu4_1, relu4_3, conv5_1;
+``"blur2blur_official_preact"`` — the nominal pre-activation taps conv2_2 ... conv5_1;
+``"blur2blur_paper"`` — VGG19 relu1_1 ... relu5_1 (the official code's VGG19 module; the paper
+names VGG19 without layers). The official code feeds [-1, 1] images without ImageNet
+normalisation; here inputs are [0, 1] and normalised as the weights expect.
 """
 
 from __future__ import annotations
@@ -42,8 +46,17 @@ log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 
 #: Default taps and weights per backbone.
+#: The official Blur2Blur VGG16 loss names conv2_2, conv3_3, conv4_1, conv4_3, conv5_1 (torchvision
+#: features 7, 14, 17, 21, 24) but slices torchvision's VGG, whose ReLUs are in-place: the next slice's
+#: first ReLU overwrites each returned conv output, so what it actually compares is relu2_2, relu3_3,
+#: relu4_1, relu4_3 and (nothing follows it) the pre-activation conv5_1. The "blur2blur_official"
+#: preset reproduces that computation; "blur2blur_official_preact" uses the nominal pre-activation taps.
+OFFICIAL_VGG16_TAPS = ("relu2_2", "relu3_3", "relu4_1", "relu4_3", "conv5_1")
+PREACT_VGG16_TAPS = ("conv2_2", "conv3_3", "conv4_1", "conv4_3", "conv5_1")
+B2B_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
 DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
-    "vgg16": (("conv2_2", "conv3_3", "conv4_1", "conv4_3", "conv5_1"), (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)),
+    "vgg16": (OFFICIAL_VGG16_TAPS, B2B_WEIGHTS),
     "vgg19": (("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)),
     # ends of the stride-2/4/8/16 stages (block outputs are linear projections: pre-activation features)
     "efficientnet_lite0": (("block0", "block2", "block4", "block10"), (1 / 8, 1 / 4, 1 / 2, 1.0)),
@@ -51,7 +64,8 @@ DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
 
 #: Named configurations (kwargs of :class:`PerceptualLoss`).
 PRESETS: dict[str, dict] = {
-    "blur2blur_official": {"backbone": "vgg16", "layers": DEFAULT_LAYERS["vgg16"][0], "layer_weights": DEFAULT_LAYERS["vgg16"][1]},
+    "blur2blur_official": {"backbone": "vgg16", "layers": OFFICIAL_VGG16_TAPS, "layer_weights": B2B_WEIGHTS},
+    "blur2blur_official_preact": {"backbone": "vgg16", "layers": PREACT_VGG16_TAPS, "layer_weights": B2B_WEIGHTS},
     "blur2blur_paper": {"backbone": "vgg19", "layers": DEFAULT_LAYERS["vgg19"][0], "layer_weights": DEFAULT_LAYERS["vgg19"][1]},
 }
 
@@ -183,6 +197,8 @@ class PerceptualLoss(nn.Module):
             raise CamdeblurError(f"perceptual loss expects (B,3,H,W) or (B,1,H,W) images, got {tuple(x.shape)}")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
+        if self.net.mean.device != x.device:  # follow the data (the backbone is not a registered submodule)
+            self.net.to(x.device)
         return self.net.extract(x, self.layers)
 
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
