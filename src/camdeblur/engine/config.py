@@ -224,7 +224,7 @@ def _set_path(cls: type, tree: dict, path: list[str], value: Any, full: str) -> 
     for i, part in enumerate(path):
         last = i == len(path) - 1
         if node_cls is not None:
-            fields = {f.name for f in dataclasses.fields(node_cls) if f.init}
+            fields = [f.name for f in dataclasses.fields(node_cls) if f.init]
             if part not in fields:
                 where = ".".join(path[:i]) or node_cls.__name__
                 raise CamdeblurError(f"unknown config key '{full}'", fix=f"valid keys under '{where}': {', '.join(fields)}")
