@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (out / "checkpoints" / "last.pt").exists():
         raise CamdeblurError("nothing to resume: no checkpoints/last.pt", where=out,
                              fix="check --out, or drop --resume to start a new run")
-    summary = getattr(mod, fn_name)(cfg, out=out, resume=bool(args.resume), argv=["camdeblur", *sys.argv[1:]])
+    summary = getattr(mod, fn_name)(cfg, out=out, resume=bool(args.resume), argv=_command(args, out))
     from camdeblur.engine.distributed import is_main
 
     if is_main():
@@ -84,6 +84,19 @@ def run(args: argparse.Namespace) -> int:
 
     cleanup()
     return 0
+
+
+def _command(args: argparse.Namespace, out: Path) -> list[str]:
+    """The equivalent command line (rebuilt from the parsed options, so it is exact also when called in-process)."""
+    cmd = ["camdeblur", "train", args.target]
+    if args.config:
+        cmd += ["--config", str(args.config)]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    cmd += ["--out", str(out)]
+    if args.resume:
+        cmd.append("--resume")
+    return cmd
 
 
 def _merge(dst: dict, src: dict) -> None:

@@ -274,11 +274,11 @@ def train(cfg: SupervisedConfig, out: str | Path | None, resume: bool | str | Pa
     from camdeblur.losses import build_loss
     from camdeblur.utils import seed_everything
 
-    seed_everything(cfg.train.seed)
-    net = build_model(cfg.model)
     data = build_dataset(cfg.data.source, crop=cfg.data.crop, augment=cfg.data.augment, split=cfg.data.split,
                          photos=cfg.data.photos, length=cfg.data.length, seed=cfg.data.seed)
     val = build_val_dataset(cfg) if cfg.train.val_every else None
+    seed_everything(cfg.train.seed)
+    net = build_model(cfg.model)
     loss = build_loss(cfg.loss)
     trainer = Trainer(cfg.train, {"net": net}, data, loss_fn=loss, val_data=val,
                       predict=_restore, run_dir=out, config_dump=cfg, resume=resume)
