@@ -202,3 +202,11 @@ def test_default_step_learns_and_validates_with_ema(tmp_path, tiny_arch):
     assert [r["step"] for r in vals] == [15, 30]
     assert out["val"]["psnr"] > before["psnr"] + 0.5 and out["val"]["psnr_input"] == pytest.approx(before["psnr_input"])
     assert (tmp_path / "v" / "checkpoints" / "best.pt").is_file() and out["best"] == max(r["val_psnr"] for r in vals)
+
+
+def test_progress_bar_only_on_a_tty(tmp_path, tiny_arch, capsys, monkeypatch):
+    make(None, steps=3).fit()
+    assert capsys.readouterr().err == ""             # not a TTY: no progress bar noise in logs
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    make(None, steps=3).fit()
+    assert "train" in capsys.readouterr().err        # tqdm bar on a TTY

@@ -54,7 +54,8 @@ class DataConfig:
     source: str = field(default="sim:gopro", metadata={
         "help": "paired folder (blur/+sharp/, GoPro or REDS layout) or sim:<camera> (gopro, reds, phone, ... or a camera YAML)"})
     split: str | None = field(default=None, metadata={"help": "sub-split of a GoPro/REDS-style folder (e.g. train); null = auto"})
-    photos: str | None = field(default=None, metadata={"help": "sim only: folder of sharp photos to blur (null = the simulator's default)"})
+    photos: str | list[str] | None = field(default=None, metadata={
+        "help": "sim only: sharp photos to blur: a folder, or a list of files/folders (null = the simulator's default)"})
     crop: int = field(default=64, metadata={"help": "training crop size (pixels, square)"})
     augment: bool = field(default=True, metadata={"help": "random flips and 90-degree rotations"})
     length: int = field(default=4096, metadata={"help": "sim only: samples per epoch"})
@@ -72,7 +73,8 @@ class ValConfig:
     source: str | None = field(default=None, metadata={
         "help": "validation pairs (folder or sim:<camera>); null = held-out samples of the training source"})
     split: str | None = field(default=None, metadata={"help": "sub-split of a folder source (null = test when it exists)"})
-    photos: str | None = field(default=None, metadata={"help": "sim only: held-out sharp photos (null = training photos, other seed)"})
+    photos: str | list[str] | None = field(default=None, metadata={
+        "help": "sim only: held-out sharp photos, folder or list (null = the training photos with another seed)"})
     crop: int | None = field(default=128, metadata={"help": "validation crop (a fixed crop per image); null = full images"})
     length: int = field(default=32, metadata={"help": "sim only: number of validation samples"})
     seed: int = field(default=1_000_003, metadata={"help": "sim only: seed of the validation samples (differs from data.seed)"})
@@ -106,13 +108,14 @@ def _is_sim(source: str) -> bool:
     return source.startswith(SIM_PREFIX)
 
 
-def _photo_list(photos: str | None) -> Any:
+def _photo_list(photos: str | list[str] | None) -> Any:
     if photos is None:
         return None
-    p = Path(photos)
-    if not p.exists():
-        raise CamdeblurError("photo folder not found", where=p, fix="set data.photos to a folder of sharp photos")
-    return str(p)
+    items = [photos] if isinstance(photos, str) else list(photos)
+    for p in items:
+        if not Path(p).exists():
+            raise CamdeblurError("photo file or folder not found", where=p, fix="set data.photos to sharp photos")
+    return items[0] if isinstance(photos, str) else items
 
 
 def _simulated(camera: str, photos: str | None, size: int | None, length: int, seed: int, augment: bool):
