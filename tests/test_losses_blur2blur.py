@@ -48,7 +48,7 @@ def test_discriminator_loss_decomposes_and_trains_d(no_hub_cache):
     gp = gradient_penalty(d, known, fake[-1])  # official: full scale, known vs G(y)
     adv = GANLoss("hinge").discriminator_loss(d(pyramid(known, [f.shape[-2:] for f in fake])), d(fake))
     assert total.item() == pytest.approx((adv + 1e-4 * gp).item(), rel=1e-5)
-    assert logs["D_gp"] == pytest.approx(gp.item(), rel=1e-5)
+    assert float(logs["D_gp"]) == pytest.approx(gp.item(), rel=1e-5)
     total.backward()
     assert all(p.grad is not None for n, p in d.named_parameters() if n.endswith("weight"))
 
@@ -63,7 +63,7 @@ def test_paper_gp_needs_blurry_and_all_scales_option(no_hub_cache):
     total, logs = crit.discriminator_loss(d, fake, known, blurry=y)
     torch.manual_seed(3)
     gp = gradient_penalty(d, pyramid(y, [f.shape[-2:] for f in fake]), fake)
-    assert logs["D_gp"] == pytest.approx(gp.item(), rel=1e-5)
+    assert float(logs["D_gp"]) == pytest.approx(gp.item(), rel=1e-5)
 
 
 def test_generator_loss_routes_gradients_to_translator_outputs(no_hub_cache):

@@ -252,5 +252,5 @@ def test_build_loss_weighted_perceptual(no_hub_cache, photo_crop):
     s = build_loss({"l1": 1.0, "perceptual": {"weight": 0.1, "backbone": "efficientnet_lite0"}})
     b = _gauss_blur(photo_crop, 1.5)
     total = s(b, photo_crop).item()
-    assert total == pytest.approx(s.last_terms["l1"] + 0.1 * s.last_terms["perceptual"], rel=1e-5)
+    assert total == pytest.approx(float(s.last_terms["l1"] + 0.1 * s.last_terms["perceptual"]), rel=1e-5)
     assert s.describe()["perceptual"]["backbone"] == "efficientnet_lite0"

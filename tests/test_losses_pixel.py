@@ -131,7 +131,7 @@ def test_build_loss_names_dicts_and_sums(pair):
     assert isinstance(s, WeightedSumLoss)
     expect = np.abs(p - t).mean() + 0.5 * ((p - t) ** 2).mean()
     assert s(tp, tt).item() == pytest.approx(expect, rel=1e-5)
-    assert s.last_terms["mse"] == pytest.approx(((p - t) ** 2).mean(), rel=1e-5)
+    assert float(s.last_terms["mse"]) == pytest.approx(((p - t) ** 2).mean(), rel=1e-5)
     s2 = build_loss({"l1": 2.0, "charbonnier": {"weight": 3.0, "eps": 0.1}})
     expect2 = 2 * np.abs(p - t).mean() + 3 * np.sqrt((p - t) ** 2 + 0.01).mean()
     assert s2(tp, tt).item() == pytest.approx(expect2, rel=1e-5)

@@ -71,21 +71,22 @@ def _resolve(name: str) -> Callable[..., nn.Module]:
 
 
 class WeightedSumLoss(nn.Module):
-    """``sum_i w_i * loss_i(pred, target, weight)``; the last terms are kept in :attr:`last_terms` for logging."""
+    """``sum_i w_i * loss_i(pred, target, weight)``; the last unweighted terms are kept in :attr:`last_terms`
+    (detached 0-d tensors, so no device sync per step; ``float()`` them when logging)."""
 
     def __init__(self, terms: Mapping[str, tuple[float, nn.Module]]):
         super().__init__()
         self.names = list(terms)
         self.coefficients = [float(terms[n][0]) for n in self.names]
         self.losses = nn.ModuleDict({n: terms[n][1] for n in self.names})
-        self.last_terms: dict[str, float] = {}
+        self.last_terms: dict[str, torch.Tensor] = {}
 
     def forward(self, pred, target, weight: torch.Tensor | None = None) -> torch.Tensor:
         total = None
         terms = {}
         for name, c in zip(self.names, self.coefficients):
             value = self.losses[name](pred, target, weight)
-            terms[name] = float(value.detach())
+            terms[name] = value.detach()
             total = c * value if total is None else total + c * value
         self.last_terms = terms
         return total

@@ -73,7 +73,11 @@ def _list(x: Tensor | Sequence[Tensor]) -> list[Tensor]:
 
 
 class Blur2BlurLoss(nn.Module):
-    """Translator and discriminator objectives of Blur2Blur (see the module docstring)."""
+    """Translator and discriminator objectives of Blur2Blur (see the module docstring).
+
+    Both methods return ``(loss, logs)``; ``logs`` maps names (``G_adv``, ``G_rec``, ``G_total``,
+    ``D_adv``, ``D_gp``, ``D_total``, ``D_real_score``, ``D_fake_score``) to detached 0-d tensors.
+    """
 
     def __init__(self, config: Blur2BlurLossConfig | None = None, perceptual: nn.Module | None = None, **overrides):
         super().__init__()
@@ -105,17 +109,17 @@ class Blur2BlurLoss(nn.Module):
         return out
 
     def generator_loss(self, discriminator: nn.Module, fake: Tensor | Sequence[Tensor], blurry: Tensor
-                       ) -> tuple[Tensor, dict[str, float]]:
+                       ) -> tuple[Tensor, dict[str, Tensor]]:
         """``L_adv(G) + lambda_rec * L_rec``. ``fake``: translator outputs (coarse to fine, not detached);
         ``blurry``: the input ``y`` (B,3,H,W). D's parameters should not require grad during this step."""
         fakes = _list(fake)
         adv = self.gan.generator_loss(discriminator(fakes if len(fakes) > 1 else fakes[0]))
         rec = self.reconstruction(fakes, blurry)
         total = adv + self.config.lambda_rec * rec
-        return total, {"G_adv": float(adv.detach()), "G_rec": float(rec.detach()), "G_total": float(total.detach())}
+        return total, {"G_adv": adv.detach(), "G_rec": rec.detach(), "G_total": total.detach()}
 
     def discriminator_loss(self, discriminator: nn.Module, fake: Tensor | Sequence[Tensor], known: Tensor,
-                           blurry: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+                           blurry: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """``0.5 (L(D(k), real) + L(D(G(y)), fake)) + lambda_gp * GP``; ``fake`` is detached here.
 
         ``known``: known-domain images k (B,3,H,W), shown to D as a pyramid matching ``fake``'s sizes.
@@ -129,7 +133,7 @@ class Blur2BlurLoss(nn.Module):
         pred_fake = discriminator(fakes if multi else fakes[0])
         adv = self.gan.discriminator_loss(pred_real, pred_fake)
         total = adv
-        logs = {"D_adv": float(adv.detach())}
+        logs = {"D_adv": adv.detach()}
         if self.config.lambda_gp > 0:
             if self.config.gp_real == "blurry":
                 if blurry is None:
@@ -142,11 +146,11 @@ class Blur2BlurLoss(nn.Module):
             else:
                 gp = gradient_penalty(discriminator, anchor, fakes)
             total = total + self.config.lambda_gp * gp
-            logs["D_gp"] = float(gp.detach())
-        logs["D_total"] = float(total.detach())
+            logs["D_gp"] = gp.detach()
+        logs["D_total"] = total.detach()
         with torch.no_grad():
-            logs["D_real_score"] = float(torch.stack([p.mean() for p in _list(pred_real)]).mean())
-            logs["D_fake_score"] = float(torch.stack([p.mean() for p in _list(pred_fake)]).mean())
+            logs["D_real_score"] = torch.stack([p.mean() for p in _list(pred_real)]).mean()
+            logs["D_fake_score"] = torch.stack([p.mean() for p in _list(pred_fake)]).mean()
         return total, logs
 
 
