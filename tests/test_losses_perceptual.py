@@ -254,3 +254,12 @@ def test_build_loss_weighted_perceptual(no_hub_cache, photo_crop):
     total = s(b, photo_crop).item()
     assert total == pytest.approx(float(s.last_terms["l1"] + 0.1 * s.last_terms["perceptual"]), rel=1e-5)
     assert s.describe()["perceptual"]["backbone"] == "efficientnet_lite0"
+
+
+def test_build_loss_perceptual_preset(tmp_path, no_hub_cache):
+    path = tmp_path / "v.pth"
+    _torchvision_like_file(path, "vgg16")
+    loss = build_loss({"name": "perceptual", "preset": "blur2blur_official_preact", "weights": str(path)})
+    assert loss.backbone == "vgg16" and loss.layers[0] == "conv2_2" and str(path) in loss.source
+    with pytest.raises(CamdeblurError, match="unknown perceptual preset"):
+        build_loss({"name": "perceptual", "preset": "nope"})

@@ -8,6 +8,7 @@ Blur2Blur objectives with the paper/official presets (:mod:`camdeblur.losses.blu
     build_loss({"name": "charbonnier", "eps": 1e-3})
     build_loss({"l1": 1.0, "perceptual": 0.1})                     # weighted sum
     build_loss({"l1": 1.0, "perceptual": {"weight": 0.1, "backbone": "vgg19"}})
+    build_loss({"name": "perceptual", "preset": "blur2blur_official", "weights": "vgg16-397923af.pth"})
     build_loss({"name": "multiscale", "base": "l1"})               # for MIMO-UNet list outputs
     build_loss("mimo")                                             # MIMO-UNet: L1 + 0.1 FFT over scales
 
@@ -108,6 +109,9 @@ def _build_one(name: str, options: Mapping[str, Any]) -> nn.Module:
         base = opts.pop("base", "l1")
         opts["base"] = build_loss(base) if not isinstance(base, nn.Module) else base
     factory = _resolve(name)
+    if name == "perceptual" and "preset" in opts:  # {"perceptual": {"preset": "blur2blur_official", ...}}
+        factory = getattr(factory, "preset")
+        opts = {"name": opts.pop("preset"), **opts}
     try:
         return factory(**opts)
     except TypeError as exc:
