@@ -149,12 +149,11 @@ def test_discriminator_learns_known_blur_with_hinge_and_gp(photos):
     gan = GANLoss("hinge")
     opt = torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999))
 
-    def held_out():
+    def ranking():  # fraction of held-out photos whose known-blur version D scores above the other blur
         with torch.no_grad():
-            sk, sf = d(_box_h(test)).mean((1, 2, 3)), d(_gauss(test)).mean((1, 2, 3))
-            return (sk > sf).float().mean().item(), gan.discriminator_loss(d(_box_h(test)), d(_gauss(test))).item()
+            return (d(_box_h(test)).mean((1, 2, 3)) > d(_gauss(test)).mean((1, 2, 3))).float().mean().item()
 
-    _, loss0 = held_out()
+    before = ranking()
     for _ in range(300):
         x = train[torch.randint(0, len(train), (8,))]
         k, f = _box_h(x[:4]), _gauss(x[4:])
@@ -162,6 +161,5 @@ def test_discriminator_learns_known_blur_with_hinge_and_gp(photos):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    ranking, loss1 = held_out()
-    assert ranking >= 0.85, ranking
-    assert loss1 < loss0 - 0.05, (loss0, loss1)
+    after = ranking()
+    assert after >= 0.85 and after >= before + 0.2, (before, after)
