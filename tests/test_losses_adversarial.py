@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from camdeblur.errors import CamdeblurError
 from camdeblur.losses import GANLoss, GradientPenalty, gradient_penalty
