@@ -60,8 +60,14 @@ class DataConfig:
     augment: bool = field(default=True, metadata={"help": "random flips and 90-degree rotations"})
     length: int = field(default=4096, metadata={"help": "sim only: samples per epoch"})
     seed: int = field(default=0, metadata={"help": "sim only: seed of the rendered samples"})
+    cache: int = field(default=0, metadata={
+        "help": "sim only: render this many pairs once (at cache_size px) and train on random crops/flips of them\n"
+                "(rendering is slow on CPU); 0 = render every sample on the fly"})
+    cache_size: int = field(default=96, metadata={"help": "sim only: size of the cached renders (>= crop)"})
 
     def __post_init__(self):
+        if self.cache and self.cache_size < self.crop:
+            raise ValueError(f"data.cache_size ({self.cache_size}) must be >= data.crop ({self.crop})")
         if self.crop < 8:
             raise ValueError(f"data.crop must be >= 8, got {self.crop}")
         if self.length < 1:
@@ -159,11 +165,50 @@ class _FlipRot(torch.utils.data.Dataset):
         return random_flip_rot(self.dataset[i], self._rng, hflip=True, vflip=True, rot90=True)
 
 
-def build_dataset(source: str, *, crop: int | None, augment: bool, split: str | None = None, photos: str | None = None,
-                  length: int = 1024, seed: int = 0):
+class CachedPairs(torch.utils.data.Dataset):
+    """Pairs rendered once and kept in memory; items are random ``crop`` crops (+ flips/rot90) of them.
+
+    The crop and flips come from the per-sample seed set through ``reseed`` (the trainer's stream),
+    so training on a cache resumes exactly too.
+    """
+
+    def __init__(self, dataset, crop: int, augment: bool = True):
+        import numpy as np
+
+        from camdeblur.data.transforms import Augment
+
+        blur, sharp = [], []
+        for i in range(len(dataset)):
+            item = dataset[i]
+            blur.append(item["blur"])
+            sharp.append(item["sharp"])
+        self.blur, self.sharp = torch.stack(blur), torch.stack(sharp)
+        self.augment = Augment(crop_size=crop, flip=augment, rot90=augment, pad_mode="reflect")
+        self._rng = np.random.default_rng(0)
+
+    def __len__(self) -> int:
+        return len(self.blur)
+
+    def reseed(self, seed: int) -> None:
+        import numpy as np
+
+        self._rng = np.random.default_rng([seed, 0xCAC4E])
+
+    def __getitem__(self, i: int) -> dict:
+        out = self.augment({"blur": self.blur[i], "sharp": self.sharp[i]}, self._rng)
+        out["name"] = f"cached-{i:05d}"
+        return out
+
+
+def build_dataset(source: str, *, crop: int | None, augment: bool, split: str | None = None,
+                  photos: str | list[str] | None = None, length: int = 1024, seed: int = 0, cache: int = 0,
+                  cache_size: int = 96):
     """A paired dataset from a folder or ``sim:<camera>`` (see the module docstring)."""
     if _is_sim(source):
         camera = source[len(SIM_PREFIX):] or "gopro"
+        if cache:
+            return CachedPairs(_simulated(camera, photos, cache_size, cache, seed, augment=False), crop or cache_size,
+                               augment)
         return _simulated(camera, photos, crop, length, seed, augment)
     root = Path(source)
     if not root.exists():
@@ -278,7 +323,8 @@ def train(cfg: SupervisedConfig, out: str | Path | None, resume: bool | str | Pa
     from camdeblur.utils import seed_everything
 
     data = build_dataset(cfg.data.source, crop=cfg.data.crop, augment=cfg.data.augment, split=cfg.data.split,
-                         photos=cfg.data.photos, length=cfg.data.length, seed=cfg.data.seed)
+                         photos=cfg.data.photos, length=cfg.data.length, seed=cfg.data.seed, cache=cfg.data.cache,
+                         cache_size=cfg.data.cache_size)
     val = build_val_dataset(cfg) if cfg.train.val_every else None
     seed_everything(cfg.train.seed)
     net = build_model(cfg.model)
