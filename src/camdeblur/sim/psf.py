@@ -78,7 +78,7 @@ def random_trajectory(rng: np.random.Generator, length: float, n: int = 64) -> n
 def random_psf(rng: np.random.Generator, size_range=(9, 25), length_range=(3.0, 16.0)) -> np.ndarray:
     """A random camera-shake PSF: odd size drawn from ``size_range``, path length from ``length_range``
     (clipped so the path fits inside the kernel)."""
-    k = int(rng.integers(size_range[0], size_range[1] + 1))
+    k = int(size_range[0] + min(int(rng.random() * (size_range[1] - size_range[0] + 1)), size_range[1] - size_range[0]))
     k += 1 - k % 2
     length = float(rng.uniform(*length_range))
     path = random_trajectory(rng, length)

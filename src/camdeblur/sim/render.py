@@ -127,9 +127,12 @@ def _check_photo(photo) -> np.ndarray:
     return a.astype(np.float32, copy=False)
 
 
-def _extract(photo: np.ndarray, rng: np.random.Generator, cam: Camera, size: tuple[int, int], margin: int):
-    """Random downscale + crop of ``photo``: display values ``(3, h + 2m, w + 2m)`` and framing info."""
+def _extract(photo: np.ndarray, rng: np.random.Generator, cam: Camera, size: tuple[int, int], margin):
+    """Random downscale + crop of ``photo``: display values ``(3, h + top + bottom, w + left + right)``.
+
+    ``margin`` is an int or ``(left, top, right, bottom)``; outside the photo the content is mirrored."""
     h, w = size
+    ml, mt, mr, mb = (margin,) * 4 if isinstance(margin, (int, np.integer)) else (int(m) for m in margin)
     H0, W0 = photo.shape[:2]
     unit = max(h, w)
     k = float(rng.uniform(*cam.scene_scale))
@@ -138,10 +141,10 @@ def _extract(photo: np.ndarray, rng: np.random.Generator, cam: Camera, size: tup
     Hd, Wd = H0 * scale, W0 * scale
     x0 = float(rng.uniform(0.0, max(Wd - w, 0.0)))
     y0 = float(rng.uniform(0.0, max(Hd - h, 0.0)))
-    ph, pw = h + 2 * margin, w + 2 * margin
+    ph, pw = h + mt + mb, w + ml + mr
     rh, rw = max(1, int(round(ph / scale))), max(1, int(round(pw / scale)))
-    X0 = int(math.floor((x0 - margin) / scale))
-    Y0 = int(math.floor((y0 - margin) / scale))
+    X0 = int(math.floor((x0 - ml) / scale))
+    Y0 = int(math.floor((y0 - mt) / scale))
     ys = _reflect_index(np.arange(Y0, Y0 + rh), H0)
     xs = _reflect_index(np.arange(X0, X0 + rw), W0)
     region = photo[ys[:, None], xs[None, :]]
@@ -174,6 +177,12 @@ class _Plan:
     meta: dict
 
 
+def _randint(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """Uniform integer in ``[lo, hi]`` that always consumes one draw (numpy's ``integers`` does not when
+    ``lo == hi``), so changing a range never shifts the rest of a sample's random stream."""
+    return int(lo + min(int(rng.random() * (hi - lo + 1)), hi - lo))
+
+
 def _draw_object(rng: np.random.Generator, cam: Camera, size) -> dict | None:
     present = rng.random() < cam.object_prob
     speed = float(rng.uniform(*cam.object_speed))
@@ -192,20 +201,24 @@ def _draw_object(rng: np.random.Generator, cam: Camera, size) -> dict | None:
 def plan_sample(rng: np.random.Generator, cam: Camera, size: tuple[int, int]) -> tuple[dict, _Plan]:
     """Draw a sample's camera randomness (shake, exposure, object, kernel, noise, JPEG) in a fixed order."""
     shake = traj.sample_shake(rng, cam)
-    exposure = int(rng.integers(cam.exposure_frames[0], cam.exposure_frames[1] + 1))
+    exposure = _randint(rng, *cam.exposure_frames)
     obj = _draw_object(rng, cam, size)
     shot = float(rng.uniform(*cam.shot_noise))
     read = float(rng.uniform(*cam.read_noise))
     noise_seed = int(rng.integers(0, 2**62))
-    hl = float(rng.uniform(*cam.highlight_gain)) if rng.random() < cam.highlight_prob else None
-    jq = int(rng.integers(cam.jpeg_quality[0], cam.jpeg_quality[1] + 1)) if rng.random() < cam.jpeg_prob else None
+    use_hl = rng.random() < cam.highlight_prob
+    hl = float(rng.uniform(*cam.highlight_gain))
+    hl = hl if use_hl else None
+    use_jpeg = rng.random() < cam.jpeg_prob
+    jq = _randint(rng, *cam.jpeg_quality)
+    jq = jq if use_jpeg else None
     meta: dict = {"camera": cam.name, "kind": cam.kind, "crf": cam.crf, "noise": {"shot": shot, "read": read},
                   "highlight_gain": hl, "jpeg_quality": jq}
     kernel = None
     if cam.kind == "uniform":
         if cam.kernel_source == "file":
             ks = psf_mod.load_kernels(cam.kernel_file)
-            i = int(rng.integers(len(ks)))
+            i = _randint(rng, 0, len(ks) - 1)
             kernel = ks[i]
             meta["kernel"] = {"source": "file", "file": str(cam.kernel_file), "index": i}
         else:
@@ -274,10 +287,15 @@ def _normalized(Hs: np.ndarray, origins: np.ndarray, hp: int, wp: int) -> np.nda
 
 
 def _apply(G: np.ndarray, base: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """``(k, h, w, 2)`` image of the output pixels under homographies ``G`` ``(k, 3, 3)``."""
-    Gt = torch.as_tensor(G, dtype=torch.float32, device=base.device)
-    q = torch.matmul(base, Gt.transpose(1, 2))
-    return (q[..., :2] / q[..., 2:3]).view(len(G), h, w, 2)
+    """``(k, h, w, 2)`` image of the output pixels under homographies ``G`` ``(k, 3, 3)``.
+
+    Elementwise (no batched matmul) so each item's coordinates do not depend on the batch."""
+    g = torch.as_tensor(G, dtype=torch.float32, device=base.device).reshape(len(G), 9, 1)
+    x, y = base[:, 0], base[:, 1]
+    den = g[:, 6] * x + g[:, 7] * y + g[:, 8]
+    gx = (g[:, 0] * x + g[:, 1] * y + g[:, 2]) / den
+    gy = (g[:, 3] * x + g[:, 4] * y + g[:, 5]) / den
+    return torch.stack([gx, gy], dim=-1).view(len(G), h, w, 2)
 
 
 def _is_identity(H: np.ndarray) -> bool:
@@ -287,12 +305,29 @@ def _is_identity(H: np.ndarray) -> bool:
 def _warp(src: torch.Tensor, origins: np.ndarray, Hs: np.ndarray, size, base) -> torch.Tensor:
     """Sample ``src`` ``(k, 3, Hp, Wp)`` under ``Hs`` ``(k, 3, 3)`` (output -> crop coordinates) -> ``(k, 3, h, w)``.
 
-    When every homography is the identity and the origins are integers, the result is an exact slice."""
+    Items whose homography is the identity (integer origin) are exact slices, the others are resampled
+    bilinearly; either way an item's result does not depend on the rest of the batch."""
     h, w = size
-    if all(_is_identity(H) for H in Hs) and np.all(np.mod(origins, 1.0) == 0):
-        return torch.stack([src[i, :, int(o[1]):int(o[1]) + h, int(o[0]):int(o[0]) + w] for i, o in enumerate(origins)])
-    grid = _apply(_normalized(Hs, origins, src.shape[2], src.shape[3]), base, h, w)
-    return F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    ident = [i for i in range(len(Hs)) if _is_identity(Hs[i]) and not np.any(np.mod(origins[i], 1.0))]
+
+    def cut(i):
+        ox, oy = int(origins[i][0]), int(origins[i][1])
+        return src[i, :, oy:oy + h, ox:ox + w]
+
+    if len(ident) == len(Hs):
+        return torch.stack([cut(i) for i in ident])
+    rest = [i for i in range(len(Hs)) if i not in ident]
+    sel = slice(None) if not ident else rest
+    grid = _apply(_normalized(Hs[sel], origins[sel], src.shape[2], src.shape[3]), base, h, w)
+    out = F.grid_sample(src if not ident else src[rest], grid, mode="bilinear", padding_mode="reflection",
+                        align_corners=False)
+    if not ident:
+        return out
+    full = torch.empty((len(Hs), *out.shape[1:]), dtype=out.dtype, device=out.device)
+    full[rest] = out
+    for i in ident:
+        full[i] = cut(i)
+    return full
 
 
 def _object_layer(src_flip: torch.Tensor, origins: np.ndarray, Hs: np.ndarray, objs: list[dict], shifts: np.ndarray,
@@ -420,7 +455,8 @@ def finish(lin_blur: torch.Tensor, lin_sharp: torch.Tensor, plans: list[_Plan], 
 
 # ------------------------------------------------------------------------------------ public API
 def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequence[SeedLike], size=256,
-                 device: str | torch.device | None = "cpu", names: Sequence[str] | None = None):
+                 device: str | torch.device | None = "cpu", names: Sequence[str] | None = None,
+                 sharp_only: bool = False):
     """Render one pair per (photo, seed), batched through ``grid_sample``.
 
     Args:
@@ -431,6 +467,8 @@ def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequ
         size: output size ``S`` or ``(H, W)``.
         device: where to render (``None``/``"auto"`` picks CUDA when present).
         names: optional photo names stored in the metadata.
+        sharp_only: skip the exposure (``blur`` is returned as ``None``); ``sharp`` is bit-identical to
+            the full render's (same crop, same draws) — for sharp-only sets such as Blur2Blur's S.
 
     Returns:
         ``(blur, sharp, metas)``: float32 tensors ``(B, 3, H, W)`` in [0, 1] and JSON-able dicts.
@@ -460,6 +498,13 @@ def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequ
         plans.append(plan)
         origins.append([margin, margin])
     src = torch.stack(srcs)
+    if sharp_only:
+        for p in plans:
+            p.Hs, p.kernel, p.obj = p.H_sharp[None], None, p.obj
+            if p.obj is not None:
+                p.obj = {**p.obj, "shifts": p.obj["shift_sharp"][None]}
+        _, lin_sharp = render_linear(src, np.asarray(origins, dtype=np.float64), plans, size)
+        return None, crf(lin_sharp.clamp(0.0, 1.0), cam).contiguous(), [p.meta for p in plans]
     lin_blur, lin_sharp = render_linear(src, np.asarray(origins, dtype=np.float64), plans, size)
     blur, sharp = finish(lin_blur, lin_sharp, plans, cam)
     return blur, sharp, [p.meta for p in plans]
