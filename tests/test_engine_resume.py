@@ -210,3 +210,14 @@ def test_progress_bar_only_on_a_tty(tmp_path, tiny_arch, capsys, monkeypatch):
     monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
     make(None, steps=3).fit()
     assert "train" in capsys.readouterr().err        # tqdm bar on a TTY
+
+
+def test_divergence_is_reported_at_the_log_step(tiny_arch):
+    def nan_step(tr, batch, step):
+        noisy_step(tr, batch, step)
+        return {"l1": torch.tensor(float("nan") if step == 2 else 1.0)}
+
+    cfg = apply_overrides(TrainConfig(), ["steps=6", "batch_size=3", "device=cpu", "log_every=3", "val_every=0"])
+    tr = Trainer(cfg, Tiny(), CropSet(), step_fn=nan_step)
+    with pytest.raises(CamdeblurError, match="diverged: loss 'l1' is nan at step 3"):
+        tr.fit()

@@ -336,7 +336,7 @@ class Trainer:
         opt.step()
 
     def log(self, record: Mapping[str, Any]) -> None:
-        """Append a record (with ``step`` and ``time``) to ``metrics.jsonl`` on rank 0."""
+        """Append a record (with ``step`` and ``time`` = cumulative training seconds) to ``metrics.jsonl`` on rank 0."""
         if self.run is not None:
             self.run.log({"step": self.step, "time": round(self.train_time, 3), **record})
 
@@ -564,14 +564,19 @@ class Trainer:
                 self.step += 1
                 for name, e in self.emas.items():
                     e.update(self.nets[name], self.step)
-                for k, v in losses.items():
-                    acc[k] = acc.get(k, 0.0) + float(v)
+                for k, v in losses.items():  # tensors stay on the device until logging (no per-step sync)
+                    v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
+                    acc[k] = acc[k] + v if k in acc else v
                 count += 1
                 self.train_time += time.perf_counter() - t0
                 if bar is not None:
                     bar.update(1)
                 if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == end):
-                    avg = D.all_reduce_mean({k: v / count for k, v in acc.items()}, self.device)
+                    avg = D.all_reduce_mean({k: float(v) / count for k, v in acc.items()}, self.device)
+                    bad = [k for k, v in avg.items() if not math.isfinite(v)]
+                    if bad:
+                        raise CamdeblurError(f"training diverged: loss '{bad[0]}' is {avg[bad[0]]} at step {self.step}",
+                                             fix="lower train.optim.lr or set train.optim.grad_clip")
                     lrs = {k: float(o.param_groups[0]["lr"]) for k, o in self.optimizers.items()}
                     self.log({**avg, "lr": lrs[next(iter(lrs))] if len(lrs) == 1 else lrs})
                     if bar is not None:
@@ -601,8 +606,5 @@ def _default_step(tr: Trainer, batch: Mapping[str, Any], step: int) -> dict[str,
     net = tr.modules[tr.main_name]
     pred = net(batch[tr.input_key])
     loss = tr.loss_fn(pred, batch[tr.target_key])
-    if not torch.isfinite(loss):
-        raise CamdeblurError(f"training diverged: loss is {float(loss)} at step {step}",
-                             fix="lower train.optim.lr or enable train.optim.grad_clip")
     tr.optimize(next(iter(tr.optimizers)), loss)
     return {"loss": loss.detach()}
