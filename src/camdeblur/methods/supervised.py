@@ -178,10 +178,18 @@ class CachedPairs(torch.utils.data.Dataset):
         from camdeblur.data.transforms import Augment
 
         blur, sharp = [], []
-        for i in range(len(dataset)):
-            item = dataset[i]
-            blur.append(item["blur"])
-            sharp.append(item["sharp"])
+        render = getattr(dataset, "batch", None)  # SimulatedPairs renders chunks in one vectorised call
+        chunk = 16 if callable(render) else 1
+        for start in range(0, len(dataset), chunk):
+            idx = list(range(start, min(start + chunk, len(dataset))))
+            if callable(render):
+                b = render(idx)
+                blur.extend(b["blur"])
+                sharp.extend(b["sharp"])
+            else:
+                item = dataset[start]
+                blur.append(item["blur"])
+                sharp.append(item["sharp"])
         self.blur, self.sharp = torch.stack(blur), torch.stack(sharp)
         self.augment = Augment(crop_size=crop, flip=augment, rot90=augment, pad_mode="reflect")
         self._rng = np.random.default_rng(0)
