@@ -338,7 +338,7 @@ def train(cfg: SupervisedConfig, out: str | Path | None, resume: bool | str | Pa
     net = build_model(cfg.model)
     loss = build_loss(cfg.loss)
     trainer = Trainer(cfg.train, {"net": net}, data, loss_fn=loss, val_data=val,
-                      predict=_restore, run_dir=out, config_dump=cfg, resume=resume)
+                      predict=lambda m, b: _restore(m, b["blur"]), run_dir=out, config_dump=cfg, resume=resume)
     trainer.loss_fn = loss.to(trainer.device)
     if trainer.is_main and trainer.resumed_from is None and out is not None:
         info = loss.describe() if hasattr(loss, "describe") else {"loss": repr(loss)}
