@@ -18,8 +18,8 @@ import importlib
 _EXPORTS = {
     "Camera": "camera", "get_camera": "camera", "list_cameras": "camera", "load_camera_yaml": "camera",
     "PRESETS": "camera", "PSNR_ORDER": "camera",
-    "render": "render", "render_batch": "render", "crf": "render", "inverse_crf": "render",
-    "expected_noise_std": "render",
+    "render": "exposure", "render_batch": "exposure", "crf": "exposure", "inverse_crf": "exposure",
+    "expected_noise_std": "exposure",
     "load_photos": "photos", "load_named_photos": "photos",
     "random_psf": "psf", "load_kernels": "psf",
     "SimulatedPairs": "datasets", "SimulatedUnpaired": "datasets", "SimulatedSequences": "datasets",

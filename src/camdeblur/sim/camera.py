@@ -219,7 +219,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                  object_prob=0.4, object_speed=[1.0, 3.0], crf="tone", tone=0.2),
     # A phone in low light: 30-60 fps video, long exposures (1/30-1/15 s), curved hand shake,
     # signal-dependent noise, strong tone curve, JPEG.
-    "phone": dict(name="phone", fps=60.0, exposure_frames=[2, 4], speed=[2.5, 8.0], curvature_max=0.6,
+    "phone": dict(name="phone", fps=60.0, exposure_frames=[2, 4], speed=[3.5, 10.0], curvature_max=0.6,
                   jitter=0.8, rotation_max=0.15, zoom_max=0.002, perspective_max=0.001,
                   object_prob=0.2, object_speed=[2.0, 6.0], crf="tone", tone=0.45,
                   shot_noise=[0.001, 0.004], read_noise=[0.002, 0.005], highlight_prob=0.3,
@@ -227,7 +227,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                   max_subframes=64),
     # RSBlur (Rim et al. 2022): real long exposures, sensor noise added in linear space, saturated
     # light sources that become streaks; sRGB ISP; no JPEG.
-    "rsblur": dict(name="rsblur", fps=120.0, exposure_frames=[6, 14], speed=[0.8, 2.2], curvature_max=0.15,
+    "rsblur": dict(name="rsblur", fps=120.0, exposure_frames=[8, 16], speed=[0.8, 2.2], curvature_max=0.15,
                    jitter=0.15, rotation_max=0.05, zoom_max=0.001, perspective_max=0.0004,
                    crf="srgb", shot_noise=[0.001, 0.004], read_noise=[0.002, 0.006], highlight_prob=1.0,
                    highlight_threshold=0.85, highlight_gain=[2.0, 6.0], max_subframes=64),
@@ -241,13 +241,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_NOTES: dict[str, str] = {
     "gopro": "7-13 frames at 240 fps, gamma 2.2, clean; shortest blur (highest PSNR(blur, sharp))",
     "reds": "5-11 frames at 120 fps, sRGB+mild tone curve, clean; longer blur than gopro",
-    "rsblur": "6-14 frames at 120 fps, sRGB, Poisson-Gaussian noise, saturated highlights boosted 2-6x",
-    "phone": "1/30-1/15 s at 60 fps, curved shake, noise, strong tone curve, JPEG 70-92; lowest PSNR",
+    "rsblur": "8-16 frames at 120 fps, sRGB, Poisson-Gaussian noise, saturated light sources boosted 2-6x: lowest PSNR",
+    "phone": "1/30-1/15 s at 60 fps, longest curved shake, noise, strong tone curve, JPEG 70-92",
     "uniform": "convolution with random shake PSFs 9-25 px, linear response, clean",
 }
 
 #: Documented order of mean PSNR(blur, sharp), highest first (checked by tests/test_sim_camera.py).
-PSNR_ORDER: tuple[str, ...] = ("gopro", "reds", "rsblur", "phone")
+PSNR_ORDER: tuple[str, ...] = ("gopro", "reds", "phone", "rsblur")
 
 
 def list_cameras() -> list[str]:

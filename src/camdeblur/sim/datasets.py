@@ -114,7 +114,7 @@ class SimulatedPairs(Dataset):
 
     def batch(self, indices: Sequence[int]) -> dict:
         """Render ``indices`` together: ``{"blur": (B, 3, H, W), "sharp": ..., "name": [...], "meta": [...]}``."""
-        from camdeblur.sim.render import render_batch
+        from camdeblur.sim.exposure import render_batch
 
         idx = [self._check(int(i)) for i in indices]
         p = [i % len(self.photos) for i in idx]

@@ -72,7 +72,7 @@ def preview_image(cameras: Sequence[str | Camera] | None = None, photo: np.ndarr
     from PIL import Image, ImageDraw
 
     from camdeblur.sim.photos import load_photos
-    from camdeblur.sim.render import render
+    from camdeblur.sim.exposure import render
 
     cams = [get_camera(c) for c in (cameras or list_cameras())]
     if photo is None:

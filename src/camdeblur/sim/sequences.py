@@ -18,7 +18,8 @@ import torch
 
 from camdeblur.sim import trajectory as traj
 from camdeblur.sim.camera import Camera, get_camera
-from camdeblur.sim.render import (SeedLike, _as_size, _randint, _boost, _check_photo, _extract, _Plan, finish, inverse_crf,
+from camdeblur.sim.exposure import (SeedLike, _as_size, _boost, _check_photo, _extract, _Plan, _randint, cpu_threads, finish,
+                                    inverse_crf,
                                   render_linear, seed_rng)
 
 
@@ -40,7 +41,7 @@ def long_pattern(num_frames: int, delta: int, num_refs: int) -> list[bool]:
 
 
 def render_frames(photo: np.ndarray, camera: Camera | str, seed: SeedLike, size, frame_index: Sequence[int],
-                  long: Sequence[bool], interval: int | None = None, device="cpu"):
+                  long: Sequence[bool], interval: int | None = None, device="cpu", threads: int | None = 1):
     """Render frames ``frame_index`` (integers, 0 = the sequence's reference time) of one sequence.
 
     Returns:
@@ -50,6 +51,12 @@ def render_frames(photo: np.ndarray, camera: Camera | str, seed: SeedLike, size,
     """
     from camdeblur.utils import pick_device
 
+    dev = pick_device(device)
+    with cpu_threads(threads, dev):
+        return _render_frames(photo, camera, seed, size, frame_index, long, interval, dev)
+
+
+def _render_frames(photo, camera, seed, size, frame_index, long, interval, dev):
     cam = get_camera(camera)
     if cam.kind != "shake":
         from camdeblur.errors import CamdeblurError
@@ -57,7 +64,6 @@ def render_frames(photo: np.ndarray, camera: Camera | str, seed: SeedLike, size,
         raise CamdeblurError(f"camera '{cam.name}' is uniform (kind: uniform); sequences need camera motion",
                              where="--sequences", fix="use a shake camera such as gopro, reds, phone or rsblur")
     size = _as_size(size)
-    dev = pick_device(device)
     rng = seed_rng(seed)
     interval = int(interval or max(cam.exposure_frames[1], 1))
     shake = traj.sample_shake(rng, cam)

@@ -21,6 +21,7 @@ Main entry points: :func:`render` (one photo -> numpy ``(H, W, 3)`` pair + meta)
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import math
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from camdeblur.errors import CamdeblurError
 from camdeblur.sim import psf as psf_mod
 from camdeblur.sim import trajectory as traj
 from camdeblur.sim.camera import Camera, get_camera
+from camdeblur.utils import pick_device
 
 SeedLike = int | Sequence[int]
 
@@ -454,9 +456,23 @@ def finish(lin_blur: torch.Tensor, lin_sharp: torch.Tensor, plans: list[_Plan], 
 
 
 # ------------------------------------------------------------------------------------ public API
+@contextlib.contextmanager
+def cpu_threads(threads: int | None, device: torch.device):
+    """Run with ``threads`` torch CPU threads (restored on exit); no-op for ``None`` or non-CPU devices."""
+    if threads is None or device.type != "cpu" or int(threads) == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequence[SeedLike], size=256,
                  device: str | torch.device | None = "cpu", names: Sequence[str] | None = None,
-                 sharp_only: bool = False):
+                 sharp_only: bool = False, threads: int | None = 1):
     """Render one pair per (photo, seed), batched through ``grid_sample``.
 
     Args:
@@ -467,19 +483,26 @@ def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequ
         size: output size ``S`` or ``(H, W)``.
         device: where to render (``None``/``"auto"`` picks CUDA when present).
         names: optional photo names stored in the metadata.
+        threads: torch CPU threads used while rendering (restored afterwards); ``None`` keeps torch's
+            setting. Default 1: the renderer runs many small ops that scale poorly across threads (and
+            collapse when other processes share the cores); parallelise with DataLoader workers or
+            processes instead.
         sharp_only: skip the exposure (``blur`` is returned as ``None``); ``sharp`` is bit-identical to
             the full render's (same crop, same draws) — for sharp-only sets such as Blur2Blur's S.
 
     Returns:
         ``(blur, sharp, metas)``: float32 tensors ``(B, 3, H, W)`` in [0, 1] and JSON-able dicts.
     """
-    from camdeblur.utils import pick_device
+    dev = pick_device(device)
+    with cpu_threads(threads, dev):
+        return _render_batch(photos, camera, seeds, size, dev, names, sharp_only)
 
+
+def _render_batch(photos, camera, seeds, size, dev, names, sharp_only):
     cam = get_camera(camera)
     size = _as_size(size)
     if len(photos) != len(seeds):
         raise ValueError(f"{len(photos)} photos but {len(seeds)} seeds")
-    dev = pick_device(device)
     margin = source_margin(cam, size)
     srcs, plans, origins = [], [], []
     for i, (photo, seed) in enumerate(zip(photos, seeds)):
