@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         raise CamdeblurError("--unpaired and --sequences cannot be combined", where="--sequences")
     if args.sequences and (args.num_refs < 0 or args.num_refs % 2 or args.delta < 1 or args.frames < 1):
         raise CamdeblurError("sequences need --num-refs even >= 0, --delta >= 1, --frames >= 1", where="--sequences")
+    if args.sequences and cam.kind == "uniform":
+        raise CamdeblurError(f"camera '{cam.name}' is uniform (kind: uniform); sequences need camera motion",
+                             where="--sequences", fix="use a shake camera such as gopro, reds, phone or rsblur")
     if args.batch < 1:
         raise CamdeblurError("--batch must be >= 1", where="--batch")
     out = Path(args.out)
@@ -209,7 +212,7 @@ def _dataset(out: Path, cam, args) -> None:
     from camdeblur.errors import CamdeblurError
     from camdeblur.io import write_image
     from camdeblur.sim.photos import load_named_photos
-    from camdeblur.sim.render import render_batch
+    from camdeblur.sim.exposure import render_batch
     from camdeblur.sim.sequences import render_sequence
 
     named = load_named_photos(args.photos) if args.photos else load_named_photos(None)
