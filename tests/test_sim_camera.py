@@ -88,3 +88,11 @@ def test_presets_differ_in_documented_psnr_order_and_blur_length():
     for n in ("phone", "rsblur"):
         assert all(m["noise"]["read"] > 0 and m["noise"]["shot"] > 0 for m in stats[n][2])
     assert all(m["jpeg_quality"] is not None for m in stats["phone"][2])
+
+
+def test_kernel_file_relative_to_yaml(tmp_path, shared):
+    (tmp_path / "k.npz").symlink_to(shared / "kernels" / "psf.npz")
+    y = tmp_path / "cam.yaml"
+    y.write_text("base: uniform\nkernel_source: file\nkernel_file: k.npz\n")
+    cam = load_camera_yaml(y)
+    assert cam.kernel_file == str((tmp_path / "k.npz").resolve())

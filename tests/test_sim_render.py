@@ -35,6 +35,16 @@ def test_same_seed_same_bits_and_batch_independent(photo, name):
     assert torch.equal(S[1], torch.from_numpy(s1).permute(2, 0, 1))
 
 
+def test_mid_exposure_is_a_subframe_and_the_sharp_target(photo):
+    for name in ("gopro", "phone", "rsblur"):
+        for seed in range(4):
+            _, _, meta = render(photo, name, seed=seed, size=32)
+            n = meta["subframes"]
+            assert n % 2 == 1 and n <= get_camera(name).max_subframes
+            assert meta["subframe_times"][n // 2] == 0.0
+            assert np.allclose(np.asarray(meta["homographies"][n // 2]), np.eye(3).reshape(-1))
+
+
 def test_output_contract_odd_size(photo):
     for name in ("gopro", "phone", "uniform"):
         b, s, meta = render(photo, name, seed=1, size=(37, 31))

@@ -272,7 +272,10 @@ def load_camera_yaml(path: PathLike) -> Camera:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise CamdeblurError(f"not valid YAML ({str(exc).splitlines()[0]})", where=path) from None
-    return Camera.from_dict(data if data is not None else {}, where=str(path))
+    cam = Camera.from_dict(data if data is not None else {}, where=str(path))
+    if cam.kernel_file and not Path(cam.kernel_file).is_absolute() and (path.parent / cam.kernel_file).is_file():
+        cam = cam.replace(kernel_file=str((path.parent / cam.kernel_file).resolve()))  # relative to the YAML file
+    return cam
 
 
 def get_camera(name_or_path: str | PathLike | Camera, **overrides) -> Camera:

@@ -81,9 +81,7 @@ def _render_frames(photo, camera, seed, size, frame_index, long, interval, dev):
         if exposure > 0:
             probe = tau + np.linspace(-exposure / 2, exposure / 2, 33)
             length = float(traj.path_lengths(traj.shake_homographies(shake, probe, size), size).max())
-            n = min(int(math.ceil(length / cam.subframe_step)) + 1, cam.max_subframes)
-            n += 1 - n % 2
-            n = max(1, min(n, cam.max_subframes))
+            n = traj.odd_subframes(int(math.ceil(length / cam.subframe_step)) + 1, cam.max_subframes)
         t = traj.subframe_times(exposure, n)
         Hs = traj.shake_homographies(shake, tau + t, size)
         Hsharp = traj.shake_homographies(shake, np.array([tau]), size)[0]

@@ -170,8 +170,14 @@ def count_subframes(shake: dict, obj: dict | None, exposure: float, size: tuple[
     if length <= 1e-6:
         return 1
     n = int(math.ceil(length / step)) + 1
-    n += 1 - n % 2  # odd: one sub-frame sits exactly at mid exposure
-    return int(min(max(n, 1), max_subframes))
+    return odd_subframes(n, max_subframes)
+
+
+def odd_subframes(n: int, max_subframes: int) -> int:
+    """``n`` clipped to ``[1, max_subframes]`` and made odd, so one sub-frame sits exactly at mid exposure
+    (the sharp target's instant)."""
+    n = int(min(max(n, 1), max_subframes))
+    return n if n % 2 else max(1, n - 1)
 
 
 def centre_path(H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
