@@ -42,8 +42,12 @@ def test_simulated_pairs_items_are_deterministic_and_batched_equal():
     assert not torch.equal(d[0]["blur"], SimulatedPairs("phone", size=32, length=6, seed=4)[0]["blur"])
     with pytest.raises(IndexError):
         d[6]
-    loader = torch.utils.data.DataLoader(d, batch_size=3, collate_fn=lambda x: x)
-    assert torch.equal(next(iter(loader))[2]["blur"], d[2]["blur"])
+    loader = torch.utils.data.DataLoader(d, batch_size=3)  # default collate: flat meta
+    first = next(iter(loader))
+    assert first["blur"].shape == (3, 3, 32, 32) and torch.equal(first["blur"][2], d[2]["blur"])
+    assert first["meta"]["camera"] == ["phone"] * 3 and first["meta"]["blur_length_px"].shape == (3,)
+    full = SimulatedPairs("phone", size=32, length=6, seed=3, full_meta=True)[4]["meta"]
+    assert len(full["homographies"]) == full["subframes"] and full["photo"] == a["meta"]["photo"]
 
 
 def test_split_photos_disjoint_and_complete():
@@ -93,9 +97,14 @@ def test_simulated_sequences_items():
     it = d[1]
     assert it["blur"].shape == (3, 32, 32) and it["refs"].shape == (4, 3, 32, 32)
     assert it["offsets"].tolist() == [-3, -2, 2, 3]
-    frames = it["meta"]["frames"]
+    frames = SimulatedSequences("rsblur", size=32, length=3, seed=0, delta=2, num_refs=4, full_meta=True)[1]["meta"]["frames"]
     assert frames[0]["long_exposure"] and not any(f["long_exposure"] for f in frames[1:])
     assert all(f["frame"] != 0 for f in frames[1:])  # never the centre's own frame
     for r in it["refs"]:
         assert not torch.equal(r, it["sharp"])
     assert torch.equal(d[1]["refs"], it["refs"])
+    batch = next(iter(torch.utils.data.DataLoader(d, batch_size=2)))
+    assert batch["refs"].shape == (2, 4, 3, 32, 32) and batch["offsets"].shape == (2, 4)
+    for part in ("blur", "sharp"):
+        u = SimulatedUnpaired("phone", size=32, length=4, part=part)
+        assert next(iter(torch.utils.data.DataLoader(u, batch_size=2)))[part].shape == (2, 3, 32, 32)

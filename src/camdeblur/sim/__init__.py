@@ -23,7 +23,7 @@ _EXPORTS = {
     "load_photos": "photos", "load_named_photos": "photos",
     "random_psf": "psf", "load_kernels": "psf",
     "SimulatedPairs": "datasets", "SimulatedUnpaired": "datasets", "SimulatedSequences": "datasets",
-    "split_photos": "datasets",
+    "split_photos": "datasets", "flat_meta": "datasets",
     "render_sequence": "sequences",
     "write_preview": "preview",
 }

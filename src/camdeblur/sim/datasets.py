@@ -67,8 +67,21 @@ def split_photos(names: Sequence[str], fractions: dict[str, float], seed: int = 
     return out
 
 
-def _chw(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous()
+def flat_meta(meta: dict) -> dict:
+    """The scalar summary of a sample's metadata (str/int/float only), so items batch with torch's
+    default ``collate``; the full record (homographies, PSF, ...) comes from ``batch()`` or ``full_meta=True``."""
+    out = {"camera": str(meta.get("camera", "")), "photo": str(meta.get("photo", "")), "index": int(meta.get("index", -1)),
+           "blur_length_px": float(meta.get("blur_length_px", 0.0)),
+           "max_corner_path_px": float(meta.get("max_corner_path_px", 0.0)),
+           "exposure_frames": int(meta.get("exposure_frames", 0)), "subframes": int(meta.get("subframes", 1)),
+           "noise_shot": float(meta.get("noise", {}).get("shot", 0.0)),
+           "noise_read": float(meta.get("noise", {}).get("read", 0.0)),
+           "jpeg_quality": int(meta.get("jpeg_quality") or 0), "highlight_gain": float(meta.get("highlight_gain") or 0.0),
+           "moving_object": int(meta.get("object") is not None)}
+    if meta.get("kernel"):
+        out["kernel_size"] = int(meta["kernel"]["size"])
+        out["kernel_index"] = int(meta["kernel"].get("index", -1))
+    return out
 
 
 class SimulatedPairs(Dataset):
@@ -81,14 +94,18 @@ class SimulatedPairs(Dataset):
         length: number of items.
         seed: item ``i`` is rendered with seed ``(seed, i)`` from photo ``i % len(photos)``.
         photo_indices: restrict to these photos (e.g. one side of :func:`split_photos`).
+        full_meta: items carry the full JSON-able record (homographies, PSF, ...) instead of the scalar
+            summary of :func:`flat_meta` (which is what lets a DataLoader collate items).
 
     Item: ``{"blur": (3, H, W), "sharp": (3, H, W), "name": "<photo>/<i>", "meta": dict}``.
     ``batch(indices)`` renders several items in one vectorised call (same bits as item by item).
     """
 
     def __init__(self, camera: str | Camera = "gopro", photos: PhotosLike = None, size=64, length: int = 1000,
-                 seed: int = 0, photo_indices: Sequence[int] | None = None, max_side: int | None = 1024):
+                 seed: int = 0, photo_indices: Sequence[int] | None = None, max_side: int | None = 1024,
+                 full_meta: bool = False):
         self.camera = get_camera(camera)
+        self.full_meta = bool(full_meta)
         named = resolve_photos(photos, max_side)
         if photo_indices is not None:
             named = [named[i] for i in photo_indices]
@@ -127,7 +144,8 @@ class SimulatedPairs(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         b = self.batch([index])
-        return {"blur": b["blur"][0], "sharp": b["sharp"][0], "name": b["name"][0], "meta": b["meta"][0]}
+        meta = b["meta"][0] if self.full_meta else flat_meta(b["meta"][0])
+        return {"blur": b["blur"][0], "sharp": b["sharp"][0], "name": b["name"][0], "meta": meta}
 
 
 class SimulatedUnpaired(SimulatedPairs):
@@ -141,7 +159,7 @@ class SimulatedUnpaired(SimulatedPairs):
 
     def __init__(self, camera: str | Camera = "gopro", photos: PhotosLike = None, size=64, length: int = 1000,
                  seed: int = 0, part: str = "blur", fraction: float = 0.6, split_seed: int = 0,
-                 max_side: int | None = 1024):
+                 max_side: int | None = 1024, full_meta: bool = False):
         if part not in ("blur", "sharp"):
             raise ValueError(f"part must be 'blur' or 'sharp', got {part!r}")
         if not 0 < fraction < 1:
@@ -150,7 +168,7 @@ class SimulatedUnpaired(SimulatedPairs):
         parts = split_photos([n for n, _ in named], {"B": fraction, "S": 1 - fraction}, split_seed)
         self.part = part
         self.photo_indices = parts["B" if part == "blur" else "S"]
-        super().__init__(camera, named, size, length, seed, photo_indices=self.photo_indices)
+        super().__init__(camera, named, size, length, seed, photo_indices=self.photo_indices, full_meta=full_meta)
 
     @property
     def _sharp_only(self) -> bool:  # the sharp set needs only the mid-exposure frame (same bits as a full render)
@@ -163,7 +181,10 @@ class SimulatedUnpaired(SimulatedPairs):
 
     def __getitem__(self, index: int) -> dict:
         b = self.batch([index])
-        return {k: (v[0]) for k, v in b.items()}
+        item = {k: v[0] for k, v in b.items()}
+        if not self.full_meta:
+            item["meta"] = flat_meta(item["meta"])
+        return item
 
 
 class SimulatedSequences(Dataset):
@@ -172,13 +193,15 @@ class SimulatedSequences(Dataset):
     Item: ``{"blur": (3, H, W) long exposure, "refs": (N, 3, H, W) short exposures at ``offsets``,
     "offsets": LongTensor (N,), "sharp": (3, H, W) ground truth of the centre (evaluation only),
     "name", "meta"}``. Offsets are BluRef's two groups of ``num_refs / 2`` frames at ``±delta``.
+    ``meta`` is a scalar summary unless ``full_meta=True`` (then per-frame records under ``"frames"``).
     """
 
     def __init__(self, camera: str | Camera = "gopro", photos: PhotosLike = None, size=64, length: int = 100,
                  seed: int = 0, delta: int = 1, num_refs: int = 6, interval: int | None = None,
-                 photo_indices: Sequence[int] | None = None, max_side: int | None = 1024):
+                 photo_indices: Sequence[int] | None = None, max_side: int | None = 1024, full_meta: bool = False):
         from camdeblur.sim.sequences import reference_offsets
 
+        self.full_meta = bool(full_meta)
         self.camera = get_camera(camera)
         named = resolve_photos(photos, max_side)
         if photo_indices is not None:
@@ -204,5 +227,9 @@ class SimulatedSequences(Dataset):
         captured, sharp, metas, seq = render_frames(self.photos[j], self.camera, (self.seed, index), self.size, frames,
                                                     [True] + [False] * len(self.offsets), interval=self.interval)
         seq.update({"index": index, "photo": self.names[j], "frames": metas})
+        if not self.full_meta:
+            seq = {"camera": seq["camera"], "photo": seq["photo"], "index": index, "interval_frames": seq["interval_frames"],
+                   "blur_length_px": float(metas[0]["blur_length_px"]), "exposure_frames": int(metas[0]["exposure_frames"]),
+                   "noise_shot": float(metas[0]["noise"]["shot"]), "noise_read": float(metas[0]["noise"]["read"])}
         return {"blur": captured[0], "refs": captured[1:], "offsets": torch.tensor(self.offsets, dtype=torch.long),
                 "sharp": sharp[0], "name": f"{self.names[j]}/{index:06d}", "meta": seq}
