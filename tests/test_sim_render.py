@@ -167,3 +167,20 @@ def test_bad_photo_is_a_clear_error():
 
     with pytest.raises(CamdeblurError, match="RGB"):
         render(np.zeros((10, 10)), "gopro", seed=0, size=8)
+
+
+def test_shake_psf_from_meta_explains_translation_blur(photo):
+    from camdeblur.sim import psf_from_meta
+
+    cam = get_camera("gopro").replace(rotation_max=0.0, zoom_max=0.0, perspective_max=0.0, object_prob=0.0,
+                                      speed=[1.5, 1.5], exposure_frames=[13, 13], crf="linear", jitter=0.0,
+                                      curvature_max=0.25)  # curved paths: the PSF is not point-symmetric
+    for seed in range(3):
+        b, s, meta = render(photo, cam, seed=seed, size=64)
+        k = psf_from_meta(meta).astype(np.float64)
+        assert abs(k.sum() - 1) < 1e-5 and meta["blur_length_px"] > 15
+        r = k.shape[0] // 2
+        err = np.abs(b[r:-r, r:-r, 1] - convolve2d(s[..., 1], k, mode="valid")).mean()
+        err_flipped = np.abs(b[r:-r, r:-r, 1] - convolve2d(s[..., 1], k[::-1, ::-1], mode="valid")).mean()
+        err_none = np.abs(b[r:-r, r:-r, 1] - s[r:-r, r:-r, 1]).mean()
+        assert err < 0.1 * err_none and err < 0.5 * err_flipped, (err, err_flipped, err_none)

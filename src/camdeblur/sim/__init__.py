@@ -21,7 +21,7 @@ _EXPORTS = {
     "render": "exposure", "render_batch": "exposure", "crf": "exposure", "inverse_crf": "exposure",
     "expected_noise_std": "exposure",
     "load_photos": "photos", "load_named_photos": "photos",
-    "random_psf": "psf", "load_kernels": "psf",
+    "random_psf": "psf", "load_kernels": "psf", "psf_from_meta": "psf",
     "SimulatedPairs": "datasets", "SimulatedUnpaired": "datasets", "SimulatedSequences": "datasets",
     "split_photos": "datasets", "flat_meta": "datasets",
     "render_sequence": "sequences",

@@ -57,13 +57,9 @@ def _trajectory_tile(meta: dict, size: int) -> np.ndarray:
 
 
 def _centre_psf(meta: dict) -> np.ndarray:
-    from camdeblur.sim.psf import rasterize_path
+    from camdeblur.sim.psf import psf_from_meta
 
-    if "kernel" in meta:
-        return np.asarray(meta["kernel"]["psf"], dtype=np.float32)
-    path = np.asarray(meta.get("centre_path", [[0.0, 0.0]]), dtype=np.float64)
-    k = int(2 * np.ceil(np.abs(path).max() + 1) + 1) if len(path) else 3
-    return rasterize_path(path, max(k, 3))
+    return psf_from_meta(meta)
 
 
 def preview_image(cameras: Sequence[str | Camera] | None = None, photo: np.ndarray | None = None, seed: int = 0,

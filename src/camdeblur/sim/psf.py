@@ -124,3 +124,16 @@ def load_kernels(path: PathLike) -> tuple[np.ndarray, ...]:
     if not p.is_file():
         raise CamdeblurError("kernel file not found", where=p, fix="check the camera's kernel_file path")
     return _load_kernels_cached(str(p.resolve()), p.stat().st_mtime)
+
+
+def psf_from_meta(meta: dict) -> np.ndarray:
+    """The PSF of a rendered sample in convolution semantics (``blur ~= sharp (*) psf``).
+
+    Uniform samples: their exact kernel. Shake samples: the blur of the output centre — the path of
+    the scene point seen there, mirrored (the camera sees ``x + d(t)``, i.e. a convolution with
+    ``delta(-d(t))``), rasterised. Exact for pure translation, local otherwise."""
+    if meta.get("kernel"):
+        return np.asarray(meta["kernel"]["psf"], dtype=np.float32)
+    path = -np.asarray(meta.get("centre_path", [[0.0, 0.0]]), dtype=np.float64).reshape(-1, 2)
+    k = int(2 * np.ceil(np.abs(path).max() + 1) + 1) if len(path) else 3
+    return rasterize_path(path, max(k, 3))
