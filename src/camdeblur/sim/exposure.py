@@ -523,7 +523,8 @@ def _render_batch(photos, camera, seeds, size, dev, names, sharp_only):
     src = torch.stack(srcs)
     if sharp_only:
         for p in plans:
-            p.Hs, p.kernel, p.obj = p.H_sharp[None], None, p.obj
+            p.meta["sharp_only"] = True  # the exposure parameters were drawn but not rendered
+            p.Hs, p.kernel = p.H_sharp[None], None
             if p.obj is not None:
                 p.obj = {**p.obj, "shifts": p.obj["shift_sharp"][None]}
         _, lin_sharp = render_linear(src, np.asarray(origins, dtype=np.float64), plans, size)

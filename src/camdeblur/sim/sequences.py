@@ -14,7 +14,6 @@ import math
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from camdeblur.sim import trajectory as traj
 from camdeblur.sim.camera import Camera, get_camera
@@ -133,7 +132,3 @@ def render_sequence(photo: np.ndarray, camera: Camera | str, seed: SeedLike = 0,
                  "long_frames": [k for k, v in enumerate(pattern) if v]})
     return {"frames": frames, "sharp": sharp, "long": pattern, "metas": metas, "meta": meta,
             "offsets": reference_offsets(delta, num_refs)}
-
-
-def _torch_offsets(offsets) -> torch.Tensor:
-    return torch.tensor(list(offsets), dtype=torch.long)
