@@ -7,7 +7,8 @@ seed gives bit-identical output, alone or inside any batch)::
           --inverse CRF--> linear scene  (--highlight boost: saturated light sources)
           --camera shake: sub-frames warped by homographies H(t) (torch grid_sample, batched),
             optional independently moving object, averaged in linear intensity-->  linear blur
-          --Poisson-Gaussian noise (variance = shot * x + read^2)--> --clip [0, 1] (saturation)-->
+          --Poisson-Gaussian noise (heteroscedastic Gaussian model of Foi et al.: variance = shot * x + read^2,
+            per-sample torch generator)--> --clip [0, 1] (saturation)-->
           --CRF--> (--JPEG) --> blurry
     sharp = CRF(clip(mid-exposure sub-frame)), no noise, no JPEG.
 

@@ -17,9 +17,8 @@ import numpy as np
 
 from camdeblur.sim import trajectory as traj
 from camdeblur.sim.camera import Camera, get_camera
-from camdeblur.sim.exposure import (SeedLike, _as_size, _boost, _check_photo, _extract, _Plan, _randint, cpu_threads, finish,
-                                    inverse_crf,
-                                  render_linear, seed_rng)
+from camdeblur.sim.exposure import (SeedLike, _as_size, _boost, _check_photo, _extract, _Plan, _randint, cpu_threads,
+                                    finish, inverse_crf, render_linear, seed_rng)
 
 
 def reference_offsets(delta: int, num_refs: int) -> list[int]:
