@@ -23,6 +23,7 @@ Main entry points: :func:`render` (one photo -> numpy ``(H, W, 3)`` pair + meta)
 from __future__ import annotations
 
 import contextlib
+import functools
 import io as _io
 import math
 from dataclasses import dataclass
@@ -54,9 +55,25 @@ def _scurve(y: torch.Tensor, a: float) -> torch.Tensor:
     return y + a * y * (1 - y) * (2 * y - 1)
 
 
-def _scurve_inv(z: torch.Tensor, a: float) -> torch.Tensor:
+@functools.lru_cache(maxsize=16)
+def _scurve_lut(a: float, n: int = 4097) -> torch.Tensor:
+    """Inverse S-curve tabulated on a uniform grid of outputs (float64 Newton, then float32)."""
+    z = torch.linspace(0, 1, n, dtype=torch.float64)
     y = z.clone()
-    for _ in range(12):  # Newton; f' in [1 - a, 1 + a/2] > 0, converges to float precision
+    for _ in range(30):
+        y = (y - (_scurve(y, a) - z) / (1 + a * (6 * y - 6 * y * y - 1))).clamp(0.0, 1.0)
+    return y.float()
+
+
+def _scurve_inv(z: torch.Tensor, a: float) -> torch.Tensor:
+    lut = _scurve_lut(float(a)).to(z.device, z.dtype)
+    n = lut.numel() - 1
+    pos = z.clamp(0.0, 1.0) * n
+    i0 = pos.floor().clamp(max=n - 1)
+    w = pos - i0
+    i0 = i0.long()
+    y = torch.lerp(lut[i0], lut[i0 + 1], w)  # accurate start, then Newton to float precision
+    for _ in range(2):  # f' in [1 - a, 1 + a/2] > 0
         y = (y - (_scurve(y, a) - z) / (1 + a * (6 * y - 6 * y * y - 1))).clamp(0.0, 1.0)
     return y
 
