@@ -221,3 +221,19 @@ def test_divergence_is_reported_at_the_log_step(tiny_arch):
     tr = Trainer(cfg, Tiny(), CropSet(), step_fn=nan_step)
     with pytest.raises(CamdeblurError, match="diverged: loss 'l1' is nan at step 3"):
         tr.fit()
+
+
+def test_ema_warmup_follows_early_weights():
+    from camdeblur.engine.optim import EMA
+
+    net = nn.Linear(2, 2)
+    ema = EMA(net, decay=0.999)
+    plain = EMA(net, decay=0.999, warmup=False)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    for step in range(1, 101):
+        ema.update(net, step)
+        plain.update(net, step)
+    # with warm-up the average has (almost) reached the new weights; without it, 0.999**100 of the old remains
+    assert (ema.module.weight - net.weight).abs().max() < 1e-3
+    assert (plain.module.weight - net.weight).abs().min() > 0.85

@@ -63,6 +63,9 @@ class EMAConfig:
     enabled: bool = field(default=False, metadata={"help": "keep an EMA copy of the trained network"})
     decay: float = field(default=0.999, metadata={"help": "ema = decay * ema + (1 - decay) * weights"})
     start_step: int = field(default=0, metadata={"help": "copy the weights (no averaging) until this step"})
+    warmup: bool = field(default=True, metadata={
+        "help": "use decay min(decay, (1 + n) / (10 + n)) after n averaged steps, so short runs are not\n"
+                "dominated by the initial weights"})
 
     def __post_init__(self):
         if not 0.0 <= self.decay < 1.0:
@@ -127,12 +130,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedConfig, total_st
 class EMA(nn.Module):
     """A frozen copy of ``model`` tracking ``decay``-weighted averages of its parameters.
 
+    ``update(model, step)`` is called after every optimizer step; ``step`` (the trainer's step) makes
+    the average a pure function of the training history, so it resumes exactly.
+
     Buffers (e.g. norm statistics) are copied as they are. The copy keeps the registry attributes
     (``camdeblur_arch``/``camdeblur_config``) so it can be exported with ``save_model``.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999, start_step: int = 0):
+    def __init__(self, model: nn.Module, decay: float = 0.999, start_step: int = 0, warmup: bool = True):
         super().__init__()
+        self.warmup = bool(warmup)
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
@@ -141,7 +148,11 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        d = 0.0 if step < self.start_step else self.decay
+        if step < self.start_step:
+            d = 0.0
+        else:
+            n = step - self.start_step
+            d = min(self.decay, (1.0 + n) / (10.0 + n)) if self.warmup else self.decay
         for e, p in zip(self.module.parameters(), model.parameters()):
             e.lerp_(p.detach(), 1.0 - d)
         for e, b in zip(self.module.buffers(), model.buffers()):

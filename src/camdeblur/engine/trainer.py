@@ -298,7 +298,7 @@ class Trainer:
         self.emas: dict[str, EMA] = {}
         if config.ema.enabled:
             for name in (ema_modules or [self.main_name]):
-                self.emas[name] = EMA(self.nets[name], config.ema.decay, config.ema.start_step).to(self.device)
+                self.emas[name] = EMA(self.nets[name], config.ema.decay, config.ema.start_step, config.ema.warmup).to(self.device)
 
         self.export_map = dict(export) if export is not None else None
         self.step = 0
