@@ -1,0 +1,316 @@
+"""NAFNet (Chen et al., ECCV 2022, "Simple Baselines for Image Restoration") and its TLC variant.
+
+State-dict keys follow megvii-research/NAFNet (``intro``, ``encoders.i.j.*``, ``downs``, ``middle_blks``,
+``ups``, ``decoders``, ``ending``), so official ``.pth`` files load unchanged.
+
+:class:`NAFNetLocal` is the test-time local converter (TLC, Chu et al. ECCV 2022) used for the
+published GoPro numbers: every global average pool of the simplified channel attention becomes a
+box filter whose size is 1.5x the feature size seen during training (``train_size``).
+
+Fast inference: ``model.fast()`` (or ``model.fast(False)`` to disable) switches eval forwards to a
+numerically equivalent path (< 1e-4) that folds the LayerNorm affine into the following 1x1 conv,
+``beta``/``gamma`` into the preceding 1x1 conv, uses a fused channel LayerNorm and channels-last
+memory. The weights and the state dict are untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from camdeblur.nets.base import Deblurrer
+from camdeblur.nets.layers import LayerNorm2d, SimpleGate
+from camdeblur.nets.registry import register_model
+
+
+def local_avg_pool2d(x: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+    """Box-filter mean over ``kernel`` windows, replicate-padded back to the input size.
+
+    Equals the global mean when the kernel covers the whole map (TLC's rule).
+
+    Args:
+        x: (B,C,H,W).
+        kernel: (kh, kw) window size.
+
+    Returns:
+        (B,C,H,W), or (B,C,1,1) when the window covers the input.
+    """
+    h, w = x.shape[-2:]
+    if kernel[0] >= h and kernel[1] >= w:
+        return F.adaptive_avg_pool2d(x, 1)
+    k1, k2 = min(h, kernel[0]), min(w, kernel[1])
+    # integral image (same summation order as the reference: along W, then along H)
+    s = x.cumsum(dim=-1).cumsum_(dim=-2)
+    s = F.pad(s, (1, 0, 1, 0))
+    out = s[:, :, k1:, k2:] + s[:, :, :-k1, :-k2] - s[:, :, :-k1, k2:] - s[:, :, k1:, :-k2]
+    out = out / (k1 * k2)
+    oh, ow = out.shape[-2:]
+    pad = ((w - ow) // 2, (w - ow + 1) // 2, (h - oh) // 2, (h - oh + 1) // 2)
+    return F.pad(out, pad, mode="replicate")
+
+
+class LocalAvgPool2d(nn.Module):
+    """Module form of :func:`local_avg_pool2d` (replaces ``AdaptiveAvgPool2d(1)`` in TLC)."""
+
+    def __init__(self, kernel: tuple[int, int]) -> None:
+        super().__init__()
+        self.kernel = (int(kernel[0]), int(kernel[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return local_avg_pool2d(x, self.kernel)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}"
+
+
+class NAFBlock(nn.Module):
+    """NAFNet block: LN -> 1x1 -> depthwise 3x3 -> SimpleGate -> SCA -> 1x1, then an FFN with SimpleGate.
+
+    (B,c,H,W) -> (B,c,H,W). Residual scales ``beta``/``gamma`` (1,c,1,1) start at zero.
+    """
+
+    def __init__(self, c: int, dw_expand: int = 2, ffn_expand: int = 2, drop_out_rate: float = 0.0) -> None:
+        super().__init__()
+        dw = c * dw_expand
+        self.conv1 = nn.Conv2d(c, dw, 1, bias=True)
+        self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw, bias=True)
+        self.conv3 = nn.Conv2d(dw // 2, c, 1, bias=True)
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1, bias=True))
+        self.sg = SimpleGate()
+        ffn = ffn_expand * c
+        self.conv4 = nn.Conv2d(c, ffn, 1, bias=True)
+        self.conv5 = nn.Conv2d(ffn // 2, c, 1, bias=True)
+        self.norm1 = LayerNorm2d(c)
+        self.norm2 = LayerNorm2d(c)
+        self.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
+        self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
+        self.beta = nn.Parameter(torch.zeros((1, c, 1, 1)))
+        self.gamma = nn.Parameter(torch.zeros((1, c, 1, 1)))
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(inp)
+        x = self.sg(self.conv2(self.conv1(x)))
+        x = x * self.sca(x)
+        x = self.dropout1(self.conv3(x))
+        y = inp + x * self.beta
+        x = self.sg(self.conv4(self.norm2(y)))
+        x = self.dropout2(self.conv5(x))
+        return y + x * self.gamma
+
+    # ---- fast inference path -------------------------------------------------------------------
+    def _folded(self) -> dict[str, torch.Tensor]:
+        """Weights with LN affine folded into conv1/conv4 and beta/gamma into conv3/conv5 (cached)."""
+        params = (self.conv1.weight, self.conv1.bias, self.norm1.weight, self.norm1.bias, self.conv3.weight,
+                  self.conv3.bias, self.beta, self.conv4.weight, self.conv4.bias, self.norm2.weight,
+                  self.norm2.bias, self.conv5.weight, self.conv5.bias, self.gamma)
+        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
+        cache = getattr(self, "_fold_cache", None)
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        with torch.no_grad():
+            def fold_ln(conv: nn.Conv2d, ln: LayerNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+                w = conv.weight  # (O, C, 1, 1)
+                return w * ln.weight.view(1, -1, 1, 1), conv.bias + (w[:, :, 0, 0] @ ln.bias)
+
+            def fold_scale(conv: nn.Conv2d, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                s = s.view(-1)
+                return conv.weight * s.view(-1, 1, 1, 1), conv.bias * s
+
+            w1, b1 = fold_ln(self.conv1, self.norm1)
+            w3, b3 = fold_scale(self.conv3, self.beta)
+            w4, b4 = fold_ln(self.conv4, self.norm2)
+            w5, b5 = fold_scale(self.conv5, self.gamma)
+            out = {"w1": w1.contiguous(memory_format=torch.channels_last), "b1": b1, "w3": w3.contiguous(memory_format=torch.channels_last), "b3": b3,
+                   "w4": w4.contiguous(memory_format=torch.channels_last), "b4": b4, "w5": w5.contiguous(memory_format=torch.channels_last), "b5": b5}
+        self._fold_cache = (key, out)
+        return out
+
+    def forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
+        """Eval-only equivalent of :meth:`forward` (folded affine, fused LN); expects channels-last input."""
+        f = self._folded()
+        x = _ln_channels(inp, self.norm1.eps)
+        x = F.conv2d(x, f["w1"], f["b1"])
+        x = self.conv2(x)
+        a, b = x.chunk(2, dim=1)
+        x = a * b
+        x = x * self.sca(x)
+        y = inp + F.conv2d(x, f["w3"], f["b3"])
+        x = F.conv2d(_ln_channels(y, self.norm2.eps), f["w4"], f["b4"])
+        a, b = x.chunk(2, dim=1)
+        return y + F.conv2d(a * b, f["w5"], f["b5"])
+
+
+def _ln_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Affine-free LayerNorm over channels of a channels-last (B,C,H,W) tensor via the fused kernel."""
+    return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), eps=eps).permute(0, 3, 1, 2)
+
+
+class NAFNet(Deblurrer):
+    """NAFNet U-Net (official constructor arguments and key layout).
+
+    Args:
+        img_channel: input/output channels.
+        width: channels at full resolution (doubles per level).
+        middle_blk_num: blocks at the bottleneck.
+        enc_blk_nums: blocks per encoder level (one level per entry).
+        dec_blk_nums: blocks per decoder level.
+
+    Forward: (B,C,H,W) -> (B,C,H,W), residual on the input. Any H, W: zero-padded right/bottom to a
+    multiple of ``2**len(enc_blk_nums)`` and cropped back (official behaviour).
+    """
+
+    def __init__(self, img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
+                 enc_blk_nums: Sequence[int] = (), dec_blk_nums: Sequence[int] = ()) -> None:
+        super().__init__()
+        self.intro = nn.Conv2d(img_channel, width, 3, padding=1, bias=True)
+        self.ending = nn.Conv2d(width, img_channel, 3, padding=1, bias=True)
+        self.encoders = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        chan = width
+        for num in enc_blk_nums:
+            self.encoders.append(nn.Sequential(*[NAFBlock(chan) for _ in range(num)]))
+            self.downs.append(nn.Conv2d(chan, 2 * chan, 2, 2))
+            chan *= 2
+        self.middle_blks = nn.Sequential(*[NAFBlock(chan) for _ in range(middle_blk_num)])
+        for num in dec_blk_nums:
+            self.ups.append(nn.Sequential(nn.Conv2d(chan, chan * 2, 1, bias=False), nn.PixelShuffle(2)))
+            chan //= 2
+            self.decoders.append(nn.Sequential(*[NAFBlock(chan) for _ in range(num)]))
+        self.padder_size = 2 ** len(self.encoders)
+        self._fast = False
+
+    def fast(self, enable: bool = True) -> "NAFNet":
+        """Use the fused eval path (folded affines, fused LN, channels-last). Returns ``self``."""
+        self._fast = bool(enable)
+        return self
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph = (self.padder_size - h % self.padder_size) % self.padder_size
+        pw = (self.padder_size - w % self.padder_size) % self.padder_size
+        return F.pad(x, (0, pw, 0, ph)) if ph or pw else x
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        h, w = inp.shape[-2:]
+        if self._fast and not self.training and not torch.is_grad_enabled():
+            return self._forward_fast(inp)
+        inp = self._pad(inp)
+        x = self.intro(inp)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            x = encoder(x)
+            skips.append(x)
+            x = down(x)
+        x = self.middle_blks(x)
+        for decoder, up, skip in zip(self.decoders, self.ups, skips[::-1]):
+            x = decoder(up(x) + skip)
+        x = self.ending(x) + inp
+        return x[:, :, :h, :w]
+
+    def _forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
+        h, w = inp.shape[-2:]
+        inp = self._pad(inp).contiguous(memory_format=torch.channels_last)
+
+        def run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+            for blk in seq:
+                x = blk.forward_fast(x)
+            return x
+
+        x = self.intro(inp)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            x = run(encoder, x)
+            skips.append(x)
+            x = down(x)
+        x = run(self.middle_blks, x)
+        for decoder, up, skip in zip(self.decoders, self.ups, skips[::-1]):
+            x = run(decoder, up(x) + skip)
+        x = self.ending(x) + inp
+        return x[:, :, :h, :w].contiguous()
+
+
+class NAFNetLocal(NAFNet):
+    """NAFNet with TLC local statistics (official ``NAFNetLocal``; same state dict as :class:`NAFNet`).
+
+    Args:
+        train_size: (N,C,H,W) training patch size; the SCA pools become box filters of
+            ``int(1.5*H)``/``int(1.5*W)`` scaled to each level (``feature_size * base // train``).
+        fast_imp: the official approximate fast implementation is not provided; must be False.
+        **kwargs: :class:`NAFNet` arguments.
+    """
+
+    def __init__(self, *args, train_size: Sequence[int] = (1, 3, 256, 256), fast_imp: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if fast_imp:
+            from camdeblur.errors import CamdeblurError
+
+            raise CamdeblurError("NAFNetLocal(fast_imp=True) is not implemented", fix="use fast_imp=False (exact TLC)")
+        th, tw = int(train_size[-2]), int(train_size[-1])
+        base = (int(th * 1.5), int(tw * 1.5))
+        # feature size per level at train_size (after the model's own padding)
+        ph = th + (self.padder_size - th % self.padder_size) % self.padder_size
+        pw = tw + (self.padder_size - tw % self.padder_size) % self.padder_size
+
+        def kernel(level: int) -> tuple[int, int]:
+            return ((ph >> level) * base[0] // th, (pw >> level) * base[1] // tw)
+
+        n = len(self.encoders)
+        groups = [(self.encoders[i], i) for i in range(n)] + [(self.middle_blks, n)]
+        groups += [(self.decoders[i], n - 1 - i) for i in range(len(self.decoders))]
+        for seq, level in groups:
+            for blk in seq:
+                blk.sca[0] = LocalAvgPool2d(kernel(level))
+
+
+# ---- registry -----------------------------------------------------------------------------------
+register_model(NAFNet)
+register_model(NAFNetLocal)
+
+
+@register_model
+def nafnet_tiny(img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
+                enc_blk_nums: Sequence[int] = (1, 1, 1, 1), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)) -> NAFNet:
+    """Tiny CPU NAFNet (width 16, one block per level; ~0.3 M parameters) for tests and quick training."""
+    return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
+
+
+@register_model
+def nafnet_gopro_width32(img_channel: int = 3, width: int = 32, middle_blk_num: int = 1,
+                         enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)) -> NAFNet:
+    """Released NAFNet-GoPro-width32 configuration (official options/NAFNet-width32.yml)."""
+    return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
+
+
+@register_model
+def nafnet_gopro_width64(img_channel: int = 3, width: int = 64, middle_blk_num: int = 1,
+                         enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)) -> NAFNet:
+    """Released NAFNet-GoPro-width64 configuration."""
+    return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
+
+
+@register_model
+def nafnet_gopro_width64_local(img_channel: int = 3, width: int = 64, middle_blk_num: int = 1,
+                               enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1),
+                               train_size: Sequence[int] = (1, 3, 256, 256)) -> NAFNetLocal:
+    """NAFNet-GoPro-width64 with TLC (how the official GoPro test numbers are produced)."""
+    return NAFNetLocal(img_channel=img_channel, width=width, middle_blk_num=middle_blk_num,
+                       enc_blk_nums=list(enc_blk_nums), dec_blk_nums=list(dec_blk_nums), train_size=tuple(train_size))
+
+
+@register_model
+def nafnet_reds_width64(img_channel: int = 3, width: int = 64, middle_blk_num: int = 1,
+                        enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)) -> NAFNet:
+    """Released NAFNet-REDS-width64 configuration (same structure as GoPro width64)."""
+    return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
+
+
+@register_model
+def nafnet_sidd_width32(img_channel: int = 3, width: int = 32, middle_blk_num: int = 12,
+                        enc_blk_nums: Sequence[int] = (2, 2, 4, 8), dec_blk_nums: Sequence[int] = (2, 2, 2, 2)) -> NAFNet:
+    """Released NAFNet-SIDD-width32 (denoising) configuration."""
+    return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
