@@ -275,7 +275,7 @@ register_model(NAFNetLocal)
 @register_model
 def nafnet_tiny(img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
                 enc_blk_nums: Sequence[int] = (1, 1, 1, 1), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)) -> NAFNet:
-    """Tiny CPU NAFNet (width 16, one block per level; ~0.3 M parameters) for tests and quick training."""
+    """Tiny CPU NAFNet (width 16, one block per level; 1.1 M parameters) for tests and quick training."""
     return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
 
 
