@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="nafnet_tiny")
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--loss", default="charbonnier")
     ap.add_argument("--test-size", type=int, default=128)
     ap.add_argument("--test-length", type=int, default=48)

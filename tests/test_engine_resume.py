@@ -237,3 +237,11 @@ def test_ema_warmup_follows_early_weights():
     # with warm-up the average has (almost) reached the new weights; without it, 0.999**100 of the old remains
     assert (ema.module.weight - net.weight).abs().max() < 1e-3
     assert (plain.module.weight - net.weight).abs().min() > 0.85
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path, tiny_arch):
+    make(tmp_path / "o", steps=4).fit()
+    before = (tmp_path / "o" / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(CamdeblurError, match="already holds a run"):
+        make(tmp_path / "o", steps=4)
+    assert (tmp_path / "o" / "checkpoints" / "last.pt").read_bytes() == before

@@ -415,6 +415,11 @@ class Trainer:
 
     def _maybe_resume(self, resume: bool | str | Path) -> None:
         if resume is False or resume is None:
+            if self.run is not None and self.run.last.is_file():
+                raise CamdeblurError("the run folder already holds a run", where=self.run.path,
+                                     fix="resume it (--resume / resume=True) or choose another folder")
+            if self.run is not None:
+                self.run.truncate_metrics(-1)  # leftovers of a run that died before its first checkpoint
             return
         if resume is True:
             if self.run is None:
