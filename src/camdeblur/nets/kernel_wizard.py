@@ -20,6 +20,9 @@ sigma (``2*kernel_dim`` channels split in half); sigma is used **directly** as a
   size: inputs are padded internally to the network multiple (128; >= 256 for G), outputs cropped.
 * :func:`resample_kernel` to move a kernel grid extracted at one image size onto another size.
 
+Extension (not official): ``out_nf`` (default 64, the official fixed width) sets the width of the
+reconstruction trunk's last full-resolution convolutions; the tiny CPU variants use 16.
+
 Official options are accepted as keyword arguments (``KernelWizard(nf=64, ..., KernelExtractor={...},
 Adapter={...})``) or as one dict (``KernelWizard(opt)``).
 """
@@ -121,7 +124,13 @@ class ResnetBlock(nn.Module):
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv_block(x)
+        if min(x.shape[-2:]) >= 2:
+            return x + self.conv_block(x)
+        # a 1-pixel-wide grid (128-px image side): reflection is undefined, replicate is its limit
+        h = x
+        for m in self.conv_block:
+            h = F.pad(h, (1, 1, 1, 1), mode="replicate") if isinstance(m, nn.ReflectionPad2d) else m(h)
+        return x + h
 
 
 class KernelExtractor(nn.Module):
@@ -234,11 +243,11 @@ def _feature_trunk(input_nc: int, nf: int, front_RBs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _recon_trunk(input_nc: int, nf: int, back_RBs: int) -> nn.Sequential:
+def _recon_trunk(input_nc: int, nf: int, back_RBs: int, out_nf: int = 64) -> nn.Sequential:
     lrelu = nn.LeakyReLU(0.1)
     layers: list[nn.Module] = [ResidualBlockNoBN(nf) for _ in range(back_RBs)]
-    layers += [nn.Conv2d(nf, nf * 4, 3, 1, 1), nn.PixelShuffle(2), lrelu, nn.Conv2d(nf, 64 * 4, 3, 1, 1),
-               nn.PixelShuffle(2), lrelu, nn.Conv2d(64, 64, 3, 1, 1), lrelu, nn.Conv2d(64, input_nc, 3, 1, 1)]
+    layers += [nn.Conv2d(nf, nf * 4, 3, 1, 1), nn.PixelShuffle(2), lrelu, nn.Conv2d(nf, out_nf * 4, 3, 1, 1),
+               nn.PixelShuffle(2), lrelu, nn.Conv2d(out_nf, out_nf, 3, 1, 1), lrelu, nn.Conv2d(out_nf, input_nc, 3, 1, 1)]
     return nn.Sequential(*layers)
 
 
@@ -307,12 +316,12 @@ class BlurOperator(nn.Module):
     """
 
     def __init__(self, input_nc: int = 3, nf: int = 64, back_RBs: int = 20, front_RBs: int = 10,
-                 adapter_norm: str = "none", adapter_dropout: bool = False) -> None:
+                 adapter_norm: str = "none", adapter_dropout: bool = False, out_nf: int = 64) -> None:
         super().__init__()
         self.input_nc, self.nf, self.kernel_dim = input_nc, nf, nf * 8
         self.feature_extractor = _feature_trunk(input_nc, nf, front_RBs)
         self.adapter = KernelAdapter(nf, norm=adapter_norm, use_dropout=adapter_dropout)
-        self.recon_trunk = _recon_trunk(input_nc, nf, back_RBs)
+        self.recon_trunk = _recon_trunk(input_nc, nf, back_RBs, out_nf)
 
     def adaptKernel(self, x_sharp: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:  # noqa: N802
         """Official F on sizes that are multiples of 128 (kernel grid H/128 x W/128). (B,C,H,W)."""
@@ -362,7 +371,7 @@ class KernelWizard(nn.Module):
     def __init__(self, opt: Mapping[str, Any] | None = None, *, input_nc: int = 3, nf: int = 64,
                  front_RBs: int = 10, back_RBs: int = 20, N_frames: int = 1, kernel_dim: int = 512,  # noqa: N803
                  img_size: int = 256, use_vae: bool = False, KernelExtractor: Mapping[str, Any] | None = None,  # noqa: N803
-                 Adapter: Mapping[str, Any] | None = None) -> None:  # noqa: N803
+                 Adapter: Mapping[str, Any] | None = None, out_nf: int = 64) -> None:  # noqa: N803
         super().__init__()
         if opt is not None:  # official call style KernelWizard(opt)
             opt = dict(opt)
@@ -385,7 +394,7 @@ class KernelWizard(nn.Module):
             nf=nf, kernel_dim=kernel_dim, use_vae=bool(use_vae), use_sharp=ke["use_sharp"], n_blocks=ke["n_blocks"],
             norm=ke["norm"], padding_type=ke["padding_type"], use_dropout=ke["use_dropout"])
         self.adapter = KernelAdapter(nf, norm=ad["norm"], use_dropout=ad["use_dropout"])
-        self.recon_trunk = _recon_trunk(input_nc, nf, back_RBs)
+        self.recon_trunk = _recon_trunk(input_nc, nf, back_RBs, out_nf)
         self._front_RBs, self._back_RBs, self._adapter_opts = front_RBs, back_RBs, ad
 
     # -- official API --------------------------------------------------------------------------
@@ -397,16 +406,17 @@ class KernelWizard(nn.Module):
     def forward(self, x_sharp: torch.Tensor, x_blur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Official G: ``(kernel_mean, kernel_sigma)``, each (B, kernel_dim, H'/128, W'/128).
 
-        H', W' = H, W rounded up to a multiple of 128 (at least 256); identical to the official
-        model on the sizes it accepts.
+        H', W' = H, W rounded up to a multiple of 128; identical to the official model on the sizes it
+        accepts. A 128-px side gives a 1-wide grid, where the extractor's reflection padding (undefined
+        there) becomes replication, its limit; the official code cannot run that case.
         """
         _check_image(x_sharp, self.input_nc, "sharp image")
         _check_image(x_blur, self.input_nc, "blurry image")
         if x_sharp.shape != x_blur.shape:
             raise CamdeblurError(f"sharp {tuple(x_sharp.shape)} and blurry {tuple(x_blur.shape)} shapes differ",
                                  fix="pass an aligned pair of the same size")
-        xs, _ = pad_to_multiple(x_sharp, KERNEL_STRIDE, minimum=2 * KERNEL_STRIDE)
-        xb, _ = pad_to_multiple(x_blur, KERNEL_STRIDE, minimum=2 * KERNEL_STRIDE)
+        xs, _ = pad_to_multiple(x_sharp, KERNEL_STRIDE)
+        xb, _ = pad_to_multiple(x_blur, KERNEL_STRIDE)
         if self.kernel_extractor.use_sharp:
             # one trunk pass over both images (batched) -- same numbers as two passes
             feats = self.feature_extractor(torch.cat([xs, xb], 0))
@@ -422,7 +432,7 @@ class KernelWizard(nn.Module):
     def extract_kernel(self, sharp: torch.Tensor, blurry: torch.Tensor):
         """G(x, y). woVAE: the kernel (B, kernel_dim, h, w). VAE: the tuple ``(mean, sigma)``.
 
-        h, w = ceil(H/128), ceil(W/128), at least 2 (small images are padded to 256).
+        h, w = ceil(H/128), ceil(W/128) (the image is padded at the bottom/right to a multiple of 128).
         """
         mean, sigma = self.forward(sharp, blurry)
         return (mean, sigma) if self.use_vae else mean
@@ -462,7 +472,7 @@ register_model(KernelWizard)
 
 
 def _official(nf: int, front_RBs: int, back_RBs: int, use_vae: bool, n_blocks: int = 4, **kw: Any) -> KernelWizard:  # noqa: N803
-    return KernelWizard(input_nc=kw.pop("input_nc", 3), nf=nf, front_RBs=front_RBs, back_RBs=back_RBs,
+    return KernelWizard(input_nc=kw.pop("input_nc", 3), nf=nf, out_nf=kw.pop("out_nf", 64), front_RBs=front_RBs, back_RBs=back_RBs,
                         kernel_dim=8 * nf, use_vae=use_vae,
                         KernelExtractor={"norm": "none", "use_sharp": True, "n_blocks": n_blocks,
                                          "padding_type": "reflect", "use_dropout": False},
@@ -482,12 +492,14 @@ def kernel_wizard_gopro_vae(nf: int = 64, front_RBs: int = 10, back_RBs: int = 2
 
 
 @register_model
-def kernel_wizard_tiny(nf: int = 8, front_RBs: int = 1, back_RBs: int = 2, n_blocks: int = 1) -> KernelWizard:  # noqa: N803
-    """Small CPU variant (about 0.4 M params at the defaults) for tests and quick training."""
-    return _official(nf, front_RBs, back_RBs, False, n_blocks)
+def kernel_wizard_tiny(nf: int = 8, front_RBs: int = 1, back_RBs: int = 2, n_blocks: int = 1,
+                       out_nf: int = 16) -> KernelWizard:  # noqa: N803
+    """Small CPU variant for tests and quick training (official layout, narrower last convs)."""
+    return _official(nf, front_RBs, back_RBs, False, n_blocks, out_nf=out_nf)
 
 
 @register_model
-def kernel_wizard_tiny_vae(nf: int = 8, front_RBs: int = 1, back_RBs: int = 2, n_blocks: int = 1) -> KernelWizard:  # noqa: N803
+def kernel_wizard_tiny_vae(nf: int = 8, front_RBs: int = 1, back_RBs: int = 2, n_blocks: int = 1,
+                           out_nf: int = 16) -> KernelWizard:  # noqa: N803
     """Small CPU variant with the VAE head."""
-    return _official(nf, front_RBs, back_RBs, True, n_blocks)
+    return _official(nf, front_RBs, back_RBs, True, n_blocks, out_nf=out_nf)
