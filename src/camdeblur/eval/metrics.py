@@ -179,17 +179,27 @@ def psnr(pred: ImageLike, gt: ImageLike, preset: str | MetricPreset = "gopro", d
 
 # --------------------------------------------------------------------------------------------- SSIM
 def _window(p: MetricPreset, dtype, device) -> Tensor:
-    """(k, k) normalised window; the Gaussian is scipy's ``gaussian_filter`` kernel (truncate 3.5)."""
+    """(k,) normalised 1-D window (the 2-D window is its outer product); the Gaussian is scipy's
+    ``gaussian_filter`` kernel (truncate 3.5)."""
     if p.window == "uniform":
         k = p.win_size
-        return torch.full((k, k), 1.0 / (k * k), dtype=dtype, device=device)
+        return torch.full((k,), 1.0 / k, dtype=dtype, device=device)
     if p.window == "gaussian":
         r = int(3.5 * p.sigma + 0.5)
         t = torch.arange(-r, r + 1, dtype=torch.float64)
         g = torch.exp(-0.5 * (t / p.sigma) ** 2)
-        g = g / g.sum()
-        return torch.outer(g, g).to(dtype=dtype, device=device)
+        return (g / g.sum()).to(dtype=dtype, device=device)
     raise CamdeblurError(f"unknown SSIM window '{p.window}' in preset '{p.name}'", where="preset")
+
+
+def _filter_valid(x: Tensor, w: Tensor, dim: int) -> Tensor:
+    """Valid 1-D correlation of ``x`` with ``w`` along ``dim`` as a weighted sum of shifted views: exact,
+    differentiable, and much faster on CPU than a depthwise ``conv2d`` (and fast in float64)."""
+    k, n = w.shape[0], x.shape[dim] - w.shape[0] + 1
+    out = x.narrow(dim, 0, n) * w[0]
+    for i in range(1, k):
+        out = out + x.narrow(dim, i, n) * w[i]
+    return out
 
 
 def ssim_map(x: Tensor, y: Tensor, preset: str | MetricPreset = "gopro", data_range: float = 1.0) -> Tensor:
@@ -202,15 +212,14 @@ def ssim_map(x: Tensor, y: Tensor, preset: str | MetricPreset = "gopro", data_ra
     """
     p = get_preset(preset)
     w = _window(p, x.dtype, x.device)
-    k = w.shape[-1]
+    k = w.shape[0]
     if min(x.shape[-2:]) < k:
         raise CamdeblurError(f"image of {x.shape[-2]}x{x.shape[-1]} pixels is smaller than the {k}x{k} SSIM window",
                              where="ssim", fix="use images of at least that size")
     c = x.shape[1]
-    # one depthwise conv over [x, y, x*x, y*y, x*y]
+    # separable valid filtering (columns, then rows) of [x, y, x*x, y*y, x*y]
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-    weight = w.expand(5 * c, 1, k, k)
-    out = F.conv2d(stack, weight, groups=5 * c)
+    out = _filter_valid(_filter_valid(stack, w, -2), w, -1)
     mx, my, exx, eyy, exy = out.split(c, dim=1)
     n = k * k
     cov_norm = n / (n - 1) if p.sample_covariance else 1.0

@@ -220,7 +220,9 @@ def _niqe_one(img, model: NiqeModel, crop_border: int, convert_to: str, block_si
     lum = to_luminance(img, convert_to)
     if crop_border:
         lum = lum[crop_border:-crop_border, crop_border:-crop_border]
-    lum = np.round(lum)  # MATLAB works on integer-valued luminance
+    # MATLAB works on integer-valued luminance. Round half up (MATLAB's round for positives) after snapping to
+    # 1e-4 so float32 and float64 copies of the same 8/16-bit image give the same integers.
+    lum = np.floor(np.round(lum, 4) + 0.5)
     h, w = lum.shape
     nh, nw = h // block_size, w // block_size
     if nh * nw < 2:
