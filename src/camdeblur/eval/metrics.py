@@ -95,8 +95,11 @@ def get_preset(preset: str | MetricPreset) -> MetricPreset:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _to_batch(x: ImageLike, name: str) -> tuple[Tensor, bool]:
-    """numpy (H, W[, C]) -> float64 (1, C, H, W); torch must already be (B, C, H, W)."""
+def _to_batch(x: ImageLike, name: str) -> tuple[Tensor | np.ndarray, bool]:
+    """numpy (H, W[, C]) -> float64 numpy (1, C, H, W); torch must already be (B, C, H, W).
+
+    The numpy path stays in numpy (single-threaded, float64): the arithmetic below is written so it runs
+    unchanged on numpy arrays and torch tensors."""
     if isinstance(x, Tensor):
         if x.ndim != 4:
             raise CamdeblurError(f"{name} must be a (B, C, H, W) tensor, got shape {tuple(x.shape)}", where=name)
@@ -111,7 +114,7 @@ def _to_batch(x: ImageLike, name: str) -> tuple[Tensor, bool]:
     if a.dtype.kind in "ui":
         raise CamdeblurError(f"{name} is an integer array ({a.dtype}); metrics expect float images in [0, 1]",
                              where=name, fix="divide by 255 (or 65535) first")
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)).permute(2, 0, 1)[None], True
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float64), True
 
 
 def _pair(pred: ImageLike, gt: ImageLike) -> tuple[Tensor, Tensor, bool]:
@@ -173,54 +176,62 @@ def psnr(pred: ImageLike, gt: ImageLike, preset: str | MetricPreset = "gopro", d
     x, y, is_np = _pair(pred, gt)
     crop = p.crop_border if crop_border is None else int(crop_border)
     x, y = _prepare(x, p, crop), _prepare(y, p, crop)
-    mse = (x - y).pow(2).flatten(1).mean(1)
-    return _finish(10.0 * torch.log10(data_range ** 2 / mse), is_np)
+    mse = ((x - y) ** 2).reshape(x.shape[0], -1).mean(1)
+    if is_np:
+        with np.errstate(divide="ignore"):
+            return _finish(10.0 * np.log10(data_range ** 2 / mse), is_np)
+    return 10.0 * torch.log10(data_range ** 2 / mse)
 
 
 # --------------------------------------------------------------------------------------------- SSIM
-def _window(p: MetricPreset, dtype, device) -> Tensor:
+def _window(p: MetricPreset, like) -> Tensor | np.ndarray:
     """(k,) normalised 1-D window (the 2-D window is its outer product); the Gaussian is scipy's
     ``gaussian_filter`` kernel (truncate 3.5)."""
     if p.window == "uniform":
-        k = p.win_size
-        return torch.full((k,), 1.0 / k, dtype=dtype, device=device)
-    if p.window == "gaussian":
+        w = np.full(p.win_size, 1.0 / p.win_size)
+    elif p.window == "gaussian":
         r = int(3.5 * p.sigma + 0.5)
-        t = torch.arange(-r, r + 1, dtype=torch.float64)
-        g = torch.exp(-0.5 * (t / p.sigma) ** 2)
-        return (g / g.sum()).to(dtype=dtype, device=device)
-    raise CamdeblurError(f"unknown SSIM window '{p.window}' in preset '{p.name}'", where="preset")
+        w = np.exp(-0.5 * (np.arange(-r, r + 1) / p.sigma) ** 2)
+        w /= w.sum()
+    else:
+        raise CamdeblurError(f"unknown SSIM window '{p.window}' in preset '{p.name}'", where="preset")
+    if isinstance(like, Tensor):
+        return torch.tensor(w, dtype=like.dtype, device=like.device)
+    return w
 
 
-def _filter_valid(x: Tensor, w: Tensor, dim: int) -> Tensor:
-    """Valid 1-D correlation of ``x`` with ``w`` along ``dim`` as a weighted sum of shifted views: exact,
-    differentiable, and much faster on CPU than a depthwise ``conv2d`` (and fast in float64)."""
+def _filter_valid(x, w, dim: int):
+    """Valid 1-D correlation of ``x`` (numpy or torch) with ``w`` along ``dim`` as a weighted sum of shifted
+    views: exact, differentiable, and much faster on CPU than a depthwise ``conv2d`` (also in float64)."""
     k, n = w.shape[0], x.shape[dim] - w.shape[0] + 1
-    out = x.narrow(dim, 0, n) * w[0]
+    index = [slice(None)] * x.ndim
+
+    def view(i):
+        index[dim] = slice(i, i + n)
+        return x[tuple(index)]
+
+    out = view(0) * w[0]
     for i in range(1, k):
-        out = out + x.narrow(dim, i, n) * w[i]
+        out = out + view(i) * w[i]
     return out
 
 
-def ssim_map(x: Tensor, y: Tensor, preset: str | MetricPreset = "gopro", data_range: float = 1.0) -> Tensor:
+def ssim_map(x, y, preset: str | MetricPreset = "gopro", data_range: float = 1.0):
     """Per-pixel SSIM over the valid region (no padding).
 
     Args:
-        x, y: (B, C, H, W), already converted/cropped.
+        x, y: (B, C, H, W) torch tensors or float numpy arrays, already converted/cropped.
     Returns:
         (B, C, H - k + 1, W - k + 1) with ``k`` the window size.
     """
     p = get_preset(preset)
-    w = _window(p, x.dtype, x.device)
+    w = _window(p, x)
     k = w.shape[0]
     if min(x.shape[-2:]) < k:
         raise CamdeblurError(f"image of {x.shape[-2]}x{x.shape[-1]} pixels is smaller than the {k}x{k} SSIM window",
                              where="ssim", fix="use images of at least that size")
-    c = x.shape[1]
-    # separable valid filtering (columns, then rows) of [x, y, x*x, y*y, x*y]
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-    out = _filter_valid(_filter_valid(stack, w, -2), w, -1)
-    mx, my, exx, eyy, exy = out.split(c, dim=1)
+    # separable valid filtering (columns, then rows) of x, y, x*x, y*y, x*y
+    mx, my, exx, eyy, exy = (_filter_valid(_filter_valid(t, w, -2), w, -1) for t in (x, y, x * x, y * y, x * y))
     n = k * k
     cov_norm = n / (n - 1) if p.sample_covariance else 1.0
     vx = cov_norm * (exx - mx * mx)
@@ -248,7 +259,7 @@ def ssim(pred: ImageLike, gt: ImageLike, preset: str | MetricPreset = "gopro", d
     x, y, is_np = _pair(pred, gt)
     crop = p.crop_border if crop_border is None else int(crop_border)
     x, y = _prepare(x, p, crop), _prepare(y, p, crop)
-    return _finish(ssim_map(x, y, p, data_range).flatten(1).mean(1), is_np)
+    return _finish(ssim_map(x, y, p, data_range).reshape(x.shape[0], -1).mean(1), is_np)
 
 
 class PSNR(nn.Module):
@@ -274,7 +285,6 @@ class SSIM(nn.Module):
 
 
 # ------------------------------------------------------------------------------- blur degree (B2B)
-_LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 _GRAY = (0.299, 0.587, 0.114)
 
 
@@ -302,6 +312,11 @@ def laplacian_variance(x: ImageLike, scale: float = 255.0):
     if min(g.shape[-2:]) < 2:
         raise CamdeblurError("image too small for a Laplacian (needs at least 2x2 pixels)", where="image")
     g = g * scale
-    k = torch.tensor(_LAPLACIAN, dtype=g.dtype, device=g.device)[None, None]
-    lap = F.conv2d(F.pad(g, (1, 1, 1, 1), mode="reflect"), k)
-    return _finish(lap.flatten(1).var(1, unbiased=False), is_np)
+    if is_np:  # reflect-101 borders (OpenCV's default), as torch's "reflect"
+        gp = np.pad(g, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+    else:
+        gp = F.pad(g, (1, 1, 1, 1), mode="reflect")
+    c = gp[..., 1:-1, 1:-1]
+    lap = gp[..., :-2, 1:-1] + gp[..., 2:, 1:-1] + gp[..., 1:-1, :-2] + gp[..., 1:-1, 2:] - 4 * c
+    lap = lap.reshape(lap.shape[0], -1)
+    return _finish(lap.var(1) if is_np else lap.var(1, unbiased=False), is_np)
