@@ -121,6 +121,8 @@ def test_identical_images_write_null_not_infinity(folders, tmp_path):
     ("json_is_input", "would overwrite an input"),
     ("bad_model", "NIQE model file not found"),
     ("small_niqe", "too small for NIQE"),
+    ("ambiguous", "two images share the name 'img1'"),
+    ("bad_crop", "crop_border=100 leaves nothing"),
 ])
 def test_eval_errors_are_one_line(folders, tmp_path, shared, capsys, case, needle):
     pred, gt = folders
@@ -148,6 +150,10 @@ def test_eval_errors_are_one_line(folders, tmp_path, shared, capsys, case, needl
         small.mkdir()
         Image.new("RGB", (120, 90), (90, 40, 20)).save(small / "a.png")
         args = ["eval", "--no-ref", "--pred", str(small), "--niqe-model", str(shared / "iqa" / "niqe_pris_params.npz")]
+    elif case == "ambiguous":
+        Image.open(gt / "img1.png").save(gt / "img1.jpg")
+    elif case == "bad_crop":
+        args += ["--crop-border", "100"]
     before = (gt / "img1.png").read_bytes()
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -155,3 +161,16 @@ def test_eval_errors_are_one_line(folders, tmp_path, shared, capsys, case, needl
     if case == "json_is_input":
         assert (gt / "img1.png").read_bytes() == before
 
+
+
+def test_eval_recursive_names_are_relative_paths(folders, tmp_path):
+    pred, gt = folders
+    for d in (pred, gt):
+        (d / "scene").mkdir()
+        (d / "img1.png").rename(d / "scene" / "img1.png")
+    out = tmp_path / "r.json"
+    assert main(["eval", "--pred", str(pred), "--gt", str(gt), "--json", str(out)]) == 0
+    assert len(json.loads(out.read_text())["images"]) == 2
+    assert main(["eval", "--pred", str(pred), "--gt", str(gt), "--json", str(out), "--recursive"]) == 0
+    names = [r["name"] for r in json.loads(out.read_text())["images"]]
+    assert sorted(names) == ["img10.png", "img2.png", "scene/img1.png"]
