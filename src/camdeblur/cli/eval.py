@@ -28,7 +28,8 @@ _PRESET_NAMES = ("gopro", "y", "gaussian")  # kept in sync with camdeblur.eval.m
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval", help="PSNR/SSIM of restored images against ground truth (or NIQE / blur degree without it)",
-        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__.split("\n\n", 1)[1].replace("``", "").replace(":data:`", "").replace("`", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pred", required=True, metavar="DIR", help="folder of restored (or any) images")
     p.add_argument("--gt", metavar="DIR", help="folder of ground-truth sharp images (matched by file stem)")
     p.add_argument("--json", metavar="FILE", help="write per-image values and their means to this JSON file")
