@@ -1,0 +1,106 @@
+"""Kernel-space training (Eq. 1), the blur-transfer evaluation and its convolution semantics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import camdeblur
+from camdeblur.methods.kernel_space import (KernelSpaceConfig, convolve_psf, evaluate_transfer, kernel_space_loss,
+                                            kl_divergence, train)
+from camdeblur.nets import create_model
+from camdeblur.nets.kernel_wizard import he_init_
+
+
+def test_kl_divergence():
+    m = torch.zeros(2, 8, 1, 1)
+    assert kl_divergence(m, torch.ones_like(m)).abs() < 1e-6
+    assert kl_divergence(m + 1, torch.ones_like(m)) > 0.4
+    assert kl_divergence(m, torch.full_like(m, 0.3)) > 0.1
+    # sigma is a std used directly: its sign does not matter
+    assert torch.allclose(kl_divergence(m, torch.full_like(m, -0.5)), kl_divergence(m, torch.full_like(m, 0.5)))
+
+
+def test_loss_terms_and_vae_sampling():
+    torch.manual_seed(0)
+    net = he_init_(create_model("kernel_wizard_tiny_vae"))
+    x, y = torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40)
+    g = torch.Generator().manual_seed(0)
+    out = kernel_space_loss(net, x, y, kl_weight=0.1, generator=g)
+    assert set(out) == {"loss", "charbonnier", "kl"}
+    assert torch.allclose(out["loss"], out["charbonnier"] + 0.1 * out["kl"])
+    # the VAE kernel is sampled: two different generators give two different losses
+    other = kernel_space_loss(net, x, y, kl_weight=0.1, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(out["charbonnier"], other["charbonnier"])
+    mean, sigma = net(x, y)
+    assert sigma.abs().sum() > 0
+    k1 = net.sample_kernel(mean, sigma, torch.Generator().manual_seed(3))
+    assert torch.equal(k1, net.sample_kernel(mean, sigma, torch.Generator().manual_seed(3)))
+    assert not torch.equal(k1, mean)
+
+
+def test_convolve_psf_matches_simulator():
+    """Our psf (*) x must be the simulator's uniform blur (true convolution, not correlation)."""
+    from camdeblur.sim import SimulatedPairs
+    from camdeblur.sim.psf import psf_from_meta
+
+    ds = SimulatedPairs(camera="uniform", size=64, length=3, seed=5, full_meta=True)
+    for i in range(3):
+        item = ds[i]
+        psf = psf_from_meta(item["meta"])
+        r = psf.shape[0] // 2 + 1
+        mine = convolve_psf(item["sharp"][None], psf)[0]
+        inner = (slice(None), slice(r, -r), slice(r, -r))
+        assert (mine[inner] - item["blur"][inner]).abs().max() < 2e-3
+        flipped = convolve_psf(item["sharp"][None], psf[::-1, ::-1].copy())[0]
+        if (psf - psf[::-1, ::-1]).__abs__().max() > 1e-3:
+            assert (flipped[inner] - item["blur"][inner]).abs().max() > 5e-3
+
+
+class _Pairs(torch.utils.data.Dataset):
+    """Random-crop pairs blurred by one of a few PSFs (cheap stand-in for any paired folder)."""
+
+    def __init__(self, n=8, size=48, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.sharp = torch.rand(n, 3, size, size, generator=g)
+        k = torch.zeros(5, 5)
+        k[2, :] = 0.2
+        self.blur = convolve_psf(self.sharp, k.numpy())
+
+    def __len__(self):
+        return len(self.sharp)
+
+    def __getitem__(self, i):
+        return {"sharp": self.sharp[i], "blur": self.blur[i], "name": str(i)}
+
+
+def test_train_run_folder_resume_and_export(tmp_path):
+    cfg = KernelSpaceConfig()
+    cfg.train.steps, cfg.train.batch_size, cfg.train.val_every, cfg.train.log_every = 4, 2, 0, 1
+    cfg.train.ckpt_every, cfg.train.progress = 2, False
+    out = tmp_path / "run"
+    first = train(cfg, out, dataset=_Pairs(), stop_at=2)
+    assert first["step"] == 2 and (out / "checkpoints" / "last.pt").exists()
+    summary = train(cfg, out, dataset=_Pairs(), resume=True)
+    assert summary["step"] == 4
+    lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines() if s.strip()]
+    assert any("charbonnier" in r for r in lines)
+    weights = out / "model.safetensors"
+    assert weights.exists()
+    net = camdeblur.load_model(weights=weights)
+    x = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        a = net.transfer(x, x, x)
+        b = summary["model"].eval().transfer(x, x, x)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_train_rejects_non_kernel_model():
+    cfg = KernelSpaceConfig()
+    cfg.model.arch = "nafnet_tiny"
+    cfg.train.val_every = 0
+    with pytest.raises(camdeblur.CamdeblurError, match="KernelWizard"):
+        train(cfg, None, dataset=_Pairs(n=2))
