@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,30 @@ def test_train_rejects_non_kernel_model():
     cfg.train.val_every = 0
     with pytest.raises(camdeblur.CamdeblurError, match="KernelWizard"):
         train(cfg, None, dataset=_Pairs(n=2))
+
+
+def test_cli_transfer_and_sample(tmp_path):
+    from camdeblur.cli.main import main
+    from camdeblur.io import write_image
+    from camdeblur.nets import save_model
+
+    rng = np.random.default_rng(0)
+    for sub in ("known/blur", "known/sharp", "S"):
+        (tmp_path / sub).mkdir(parents=True)
+    for i in range(2):
+        write_image(tmp_path / "known" / "sharp" / f"{i}.png", rng.random((40, 52, 3)).astype(np.float32))
+        write_image(tmp_path / "known" / "blur" / f"{i}.png", rng.random((40, 52, 3)).astype(np.float32))
+    write_image(tmp_path / "S" / "a.png", rng.random((33, 45, 3)).astype(np.float32))
+    torch.manual_seed(0)
+    save_model(create_model("kernel_wizard_tiny_vae"), tmp_path / "kw.safetensors")
+    common = ["--model", str(tmp_path / "kw.safetensors"), "--sharp", str(tmp_path / "S"), "--device", "cpu"]
+    assert main(["kernels", "transfer", *common, "--known", str(tmp_path / "known"), "--out", str(tmp_path / "K")]) == 0
+    side = json.loads((tmp_path / "K" / "a.json").read_text())
+    assert side["source_blur"].startswith(str(tmp_path / "known" / "blur"))
+    from camdeblur.io import read_rgb
+
+    assert read_rgb(tmp_path / "K" / "a.png").shape == (33, 45, 3)
+    # never overwrite user data
+    assert main(["kernels", "transfer", *common, "--known", str(tmp_path / "known"), "--out", str(tmp_path / "K")]) != 0
+    assert main(["kernels", "sample", *common, "--prior", "--num", "2", "--out", str(tmp_path / "V")]) == 0
+    assert (tmp_path / "V" / "a_k1.png").exists() and (tmp_path / "V" / "a_k1.json").exists()
