@@ -8,7 +8,7 @@ tiling-consistency PSNR, which compare the network with itself, not with ground 
 runs in its own subprocess so its peak RSS (``ru_maxrss`` and ``/proc/self/status`` VmHWM) is its
 own. The memory part deblurs the float32 HxWx3 array the CLI gets from ``read_image`` (a real
 photo from ../shared/corpus/photos, resized to the target size) through
-:func:`camdeblur.engine.inference.deblur` with the CLI's defaults (tile 512, overlap 32, 4 tiles per
+:func:`camdeblur.engine.inference.deblur` with the CLI's defaults (tile 512, overlap 32, 2 tiles per
 batch, fp32).
 """
 
@@ -65,8 +65,12 @@ def part_memory(args) -> dict:
     net = camdeblur.create_model(args.arch).eval()
     base_kb = _status_kb("VmRSS")
     t0 = time.perf_counter()
+    def progress(done, total):
+        print(f"  tiles {done}/{total}  {time.perf_counter() - t0:.0f}s  VmHWM {_status_kb('VmHWM') / 2**20:.2f} GB",
+              file=sys.stderr, flush=True)
+
     out = deblur(net, img, tile=args.tile, tile_overlap=args.overlap, batch_tiles=args.batch_tiles,
-                 precision=args.precision)
+                 precision=args.precision, progress=progress)
     dt = time.perf_counter() - t0
     assert out.shape == img.shape and out.dtype == np.float32
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -113,7 +117,7 @@ def main() -> int:
     p.add_argument("--size", type=int, nargs=2, default=(4000, 3000), metavar=("W", "H"))
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--overlap", type=int, default=32)
-    p.add_argument("--batch-tiles", type=int, default=4)
+    p.add_argument("--batch-tiles", type=int, default=2)
     p.add_argument("--precision", default="fp32")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()

@@ -103,8 +103,12 @@ def test_tiling_places_and_normalises_exactly(size, tile, overlap):
     torch.manual_seed(0)
     x = torch.rand(1, 3, *size)
     a = deblur(Pointwise(), x)
-    b = deblur(Pointwise(), x, tile=tile, tile_overlap=overlap, batch_tiles=3)
+    calls = []
+    b = deblur(Pointwise(), x, tile=tile, tile_overlap=overlap, batch_tiles=3, progress=lambda d, t: calls.append((d, t)))
     torch.testing.assert_close(b, a, atol=1e-6, rtol=0)
+    if tile < max(size):
+        n = len(tile_starts(size[0], tile, overlap)) * len(tile_starts(size[1], tile, overlap))
+        assert calls[-1] == (n, n) and len(calls) == -(-n // 3)
 
 
 def test_tile_starts_cover_with_overlap():

@@ -46,7 +46,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help=f"tile size in pixels (0 = never tile; default: {AUTO_TILE} for images over "
                         f"{AUTO_TILE_PIXELS / 1e6:.1f} MP, else none)")
     r.add_argument("--tile-overlap", type=int, default=32, metavar="N", help="overlap between tiles (default 32)")
-    r.add_argument("--batch-tiles", type=int, default=4, metavar="N", help="tiles per forward pass (default 4)")
+    r.add_argument("--batch-tiles", type=int, default=2, metavar="N", help="tiles per forward pass (default 2)")
     r.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="fp32 (default), bf16 (CPU/CUDA autocast) or fp16 (CUDA only)")
     r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")

@@ -123,7 +123,7 @@ def _iter_tiles(h: int, w: int, th: int, tw: int, overlap: int) -> Iterator[tupl
 
 
 def _deblur_tensor(fn, x: torch.Tensor, *, tile: int | None, overlap: int, precision: str,
-                   device: torch.device, batch_tiles: int) -> torch.Tensor:
+                   device: torch.device, batch_tiles: int, progress=None) -> torch.Tensor:
     """(B,C,H,W) float32 (any device) -> (B,C,H,W) float32 on CPU, clamped to [0, 1]."""
     b, c, h, w = x.shape
     if not tile or (tile >= h and tile >= w):
@@ -153,6 +153,8 @@ def _deblur_tensor(fn, x: torch.Tensor, *, tile: int | None, overlap: int, preci
                 wx = ramp_window(tw, ov, taper_start=x0 > 0, taper_end=x0 + tw < w)
                 acc[0, :, y0:y0 + th, x0:x0 + tw].addcmul_(y[j], wy[:, None] * wx[None, :])
             del y, batch
+            if progress is not None:
+                progress(bi * len(positions) + k + len(chunk), b * len(positions))
         acc.div_(norm).clamp_(0, 1)
         results.append(acc)
     return results[0] if b == 1 else torch.cat(results)
@@ -184,7 +186,8 @@ def _from_float(t: torch.Tensor, peak: float, dtype) -> np.ndarray:
 
 
 def deblur(model: nn.Module, x: Any, *, tile: int | None = None, tile_overlap: int = 32, precision: str = "fp32",
-           device: str | torch.device | None = None, batch_tiles: int = 4) -> Any:
+           device: str | torch.device | None = None, batch_tiles: int = 2,
+           progress: Callable[[int, int], None] | None = None) -> Any:
     """Deblur an image or a batch with ``model`` (uses ``model.restore`` when present).
 
     Args:
@@ -200,6 +203,7 @@ def deblur(model: nn.Module, x: Any, *, tile: int | None = None, tile_overlap: i
         precision: ``"fp32"``, ``"bf16"`` (CPU or CUDA autocast) or ``"fp16"`` (CUDA only).
         device: ``None`` = where the model already is; ``"auto"`` = CUDA/MPS if available else CPU.
         batch_tiles: tiles (or batch images, without tiling) per forward pass.
+        progress: optional ``progress(done_tiles, total_tiles)`` called after each batch of tiles.
 
     Returns:
         the same kind as ``x``: a float tensor of the same shape on the input's device (clamped to
@@ -220,7 +224,8 @@ def deblur(model: nn.Module, x: Any, *, tile: int | None = None, tile_overlap: i
     autocast_context(precision, dev)  # validate before any work
     model.to(dev)
     fn = restore_fn(model)
-    kw = dict(tile=tile, overlap=tile_overlap, precision=precision, device=dev, batch_tiles=max(1, int(batch_tiles)))
+    kw = dict(tile=tile, overlap=tile_overlap, precision=precision, device=dev, batch_tiles=max(1, int(batch_tiles)),
+              progress=progress)
 
     with torch.no_grad():
         if isinstance(x, torch.Tensor):
