@@ -124,3 +124,13 @@ def test_video_to_video_and_frames(shared, tmp_path, weights):
     assert main(["deblur", "-i", str(clip), "-o", str(frames), "--weights", str(weights)]) == 0
     assert sorted(p.name for p in frames.iterdir()) == ["000000.png", "000001.png", "000002.png"]
     assert read_image(frames / "000000.png").data.shape == (60, 80, 3)
+
+
+def test_output_folder_inside_input_is_not_reprocessed(tmp_path, rng, weights, capsys):
+    src = tmp_path / "in"
+    write_image(src / "a.png", rng.random((12, 12, 3)).astype(np.float32))
+    out = src / "sharp"
+    assert main(["deblur", "-i", str(src), "-o", str(out), "--weights", str(weights)]) == 0
+    assert main(["deblur", "-i", str(src), "-o", str(out), "--weights", str(weights)]) == 0
+    assert "1 skipped" in capsys.readouterr().err
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.png")) == ["a.png", "sharp/a.png"]

@@ -128,6 +128,9 @@ def plan_images(inp: Path, out: Path, ext: str | None) -> list[tuple[Path, Path]
             raise CamdeblurError("output must be a folder when the input is a folder", where=out,
                                  fix="give a folder path for -o")
         files = list_images(inp, recursive=True)
+        out_res = out.resolve()
+        if out_res != inp.resolve() and out_res.is_relative_to(inp.resolve()):  # -o inside -i: not an input
+            files = [f for f in files if not f.resolve().is_relative_to(out_res)]
         if not files:
             raise CamdeblurError("no images found in the folder", where=inp, fix="give a folder holding PNG/JPEG/TIFF/WebP files")
         return [(f, out / _out_name(f.relative_to(inp), ext)) for f in files]
