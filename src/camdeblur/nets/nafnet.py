@@ -102,50 +102,66 @@ class NAFBlock(nn.Module):
 
     # ---- fast inference path -------------------------------------------------------------------
     def _folded(self) -> dict[str, torch.Tensor]:
-        """Weights with LN affine folded into conv1/conv4 and beta/gamma into conv3/conv5 (cached)."""
+        """1x1 convs as (O,C) matrices with the LN affine folded into conv1/conv4 and beta/gamma into conv3/conv5.
+
+        Cached; the cache key follows the parameters' storage and version, so in-place updates or a
+        new ``load_state_dict`` invalidate it.
+        """
         params = (self.conv1.weight, self.conv1.bias, self.norm1.weight, self.norm1.bias, self.conv3.weight,
                   self.conv3.bias, self.beta, self.conv4.weight, self.conv4.bias, self.norm2.weight,
-                  self.norm2.bias, self.conv5.weight, self.conv5.bias, self.gamma)
-        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
+                  self.norm2.bias, self.conv5.weight, self.conv5.bias, self.gamma, self.sca[1].weight,
+                  self.sca[1].bias, self.conv2.weight)
         cache = getattr(self, "_fold_cache", None)
+        if cache is not None and torch.compiler.is_compiling():
+            return cache[1]  # traced graphs take the folded weights as constants (fast() fills the cache)
+        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
         if cache is not None and cache[0] == key:
             return cache[1]
         with torch.no_grad():
+            def mat(conv: nn.Conv2d) -> torch.Tensor:
+                return conv.weight[:, :, 0, 0]
+
             def fold_ln(conv: nn.Conv2d, ln: LayerNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-                w = conv.weight  # (O, C, 1, 1)
-                return w * ln.weight.view(1, -1, 1, 1), conv.bias + (w[:, :, 0, 0] @ ln.bias)
+                w = mat(conv)
+                return (w * ln.weight.view(1, -1)).contiguous(), conv.bias + w @ ln.bias
 
             def fold_scale(conv: nn.Conv2d, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 s = s.view(-1)
-                return conv.weight * s.view(-1, 1, 1, 1), conv.bias * s
+                return (mat(conv) * s.view(-1, 1)).contiguous(), conv.bias * s
 
             w1, b1 = fold_ln(self.conv1, self.norm1)
             w3, b3 = fold_scale(self.conv3, self.beta)
             w4, b4 = fold_ln(self.conv4, self.norm2)
             w5, b5 = fold_scale(self.conv5, self.gamma)
-            out = {"w1": w1.contiguous(memory_format=torch.channels_last), "b1": b1, "w3": w3.contiguous(memory_format=torch.channels_last), "b3": b3,
-                   "w4": w4.contiguous(memory_format=torch.channels_last), "b4": b4, "w5": w5.contiguous(memory_format=torch.channels_last), "b5": b5}
+            out = {"w1": w1, "b1": b1, "w3": w3, "b3": b3, "w4": w4, "b4": b4, "w5": w5, "b5": b5,
+                   "ws": mat(self.sca[1]).contiguous(), "bs": self.sca[1].bias,
+                   "w2": self.conv2.weight.contiguous(memory_format=torch.channels_last)}
         self._fold_cache = (key, out)
         return out
 
     def forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
-        """Eval-only equivalent of :meth:`forward` (folded affine, fused LN); expects channels-last input."""
+        """Eval-only equivalent of :meth:`forward` on a channels-last (B,H,W,C) tensor -> (B,H,W,C).
+
+        1x1 convolutions become GEMMs on the channels-last layout, LayerNorm uses the fused kernel.
+        """
         f = self._folded()
-        x = _ln_channels(inp, self.norm1.eps)
-        x = F.conv2d(x, f["w1"], f["b1"])
-        x = self.conv2(x)
-        a, b = x.chunk(2, dim=1)
+        c = inp.shape[-1]
+        x = F.linear(F.layer_norm(inp, (c,), eps=self.norm1.eps), f["w1"], f["b1"])
+        # depthwise 3x3 on the NCHW view of the channels-last data (no copy)
+        x = F.conv2d(x.permute(0, 3, 1, 2), f["w2"], self.conv2.bias, padding=1, groups=x.shape[-1]).permute(0, 2, 3, 1)
+        a, b = x.chunk(2, dim=-1)
         x = a * b
-        x = x * self.sca(x)
-        y = inp + F.conv2d(x, f["w3"], f["b3"])
-        x = F.conv2d(_ln_channels(y, self.norm2.eps), f["w4"], f["b4"])
-        a, b = x.chunk(2, dim=1)
-        return y + F.conv2d(a * b, f["w5"], f["b5"])
-
-
-def _ln_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Affine-free LayerNorm over channels of a channels-last (B,C,H,W) tensor via the fused kernel."""
-    return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), eps=eps).permute(0, 3, 1, 2)
+        pool = self.sca[0]
+        if isinstance(pool, nn.AdaptiveAvgPool2d):
+            s = x.mean(dim=(1, 2), keepdim=True)
+        else:
+            s = pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = x * F.linear(s, f["ws"], f["bs"])
+        y = torch.addmm(f["b3"], x.reshape(-1, x.shape[-1]), f["w3"].t()).view_as(inp).add_(inp)
+        x = F.linear(F.layer_norm(y, (c,), eps=self.norm2.eps), f["w4"], f["b4"])
+        a, b = x.chunk(2, dim=-1)
+        x = a * b
+        return torch.addmm(f["b5"], x.reshape(-1, x.shape[-1]), f["w5"].t()).view_as(y).add_(y)
 
 
 class NAFNet(Deblurrer):
@@ -187,6 +203,10 @@ class NAFNet(Deblurrer):
     def fast(self, enable: bool = True) -> "NAFNet":
         """Use the fused eval path (folded affines, fused LN, channels-last). Returns ``self``."""
         self._fast = bool(enable)
+        if self._fast:
+            for m in self.modules():
+                if isinstance(m, NAFBlock):
+                    m._folded()
         return self
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,9 +237,11 @@ class NAFNet(Deblurrer):
         inp = self._pad(inp).contiguous(memory_format=torch.channels_last)
 
         def run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+            # blocks work on the (B,H,W,C) view of channels-last data
+            x = x.permute(0, 2, 3, 1)
             for blk in seq:
                 x = blk.forward_fast(x)
-            return x
+            return x.permute(0, 3, 1, 2)
 
         x = self.intro(inp)
         skips = []
