@@ -132,3 +132,60 @@ def test_cli_transfer_and_sample(tmp_path):
     assert main(["kernels", "transfer", *common, "--known", str(tmp_path / "known"), "--out", str(tmp_path / "K")]) != 0
     assert main(["kernels", "sample", *common, "--prior", "--num", "2", "--out", str(tmp_path / "V")]) == 0
     assert (tmp_path / "V" / "a_k1.png").exists() and (tmp_path / "V" / "a_k1.json").exists()
+
+
+# ----------------------------------------------------------------------------- learning test
+LEARN_STEPS = 40
+
+
+def test_learns_blur_transfer_on_uniform_domain(photos):
+    """Issue 5 "done when": a small model trained briefly on the simulator's uniform-PSF domain
+    transfers blur to held-out images with held-out PSFs, at sizes that are not multiples of 128.
+
+    Fixed number of steps (not wall time); measured on this machine (2 shared cores) this run takes
+    about a minute under load. The asserted gain is what 40 steps reach reliably; the >= 3 dB of the
+    issue needs longer training: benchmarks/kernel_space_transfer.py.
+    """
+    from camdeblur.methods.supervised import CachedPairs
+    from camdeblur.sim import SimulatedPairs
+    from camdeblur.sim.psf import psf_from_meta
+
+    photos = [str(p) for p in photos]
+    train_ph, test_ph = photos[:6], photos[-3:]
+    data = CachedPairs(SimulatedPairs(camera="uniform", photos=train_ph, size=144, length=12, seed=0), 128, True)
+    held = SimulatedPairs(camera="uniform", photos=test_ph, size=(100, 150), length=6, seed=99, full_meta=True)
+    items = [held[i] for i in range(len(held))]
+    psfs = [psf_from_meta(it["meta"]) for it in items]
+    targets = [items[(i + 1) % len(items)]["sharp"][:, :90, :131] for i in range(len(items))]
+
+    cfg = KernelSpaceConfig()
+    cfg.train.steps, cfg.train.batch_size, cfg.train.optim.lr = LEARN_STEPS, 2, 2e-3
+    cfg.train.val_every, cfg.train.log_every, cfg.train.progress = 0, 10, False
+    torch.manual_seed(0)
+    untrained = he_init_(create_model("kernel_wizard_tiny"))
+    before = evaluate_transfer(untrained, items, targets, psfs)
+    torch.manual_seed(0)
+    model = train(cfg, None, dataset=data)["model"]
+    after = evaluate_transfer(model, items, targets, psfs)
+    print("before", before, "after", after)
+    assert after["gain"] > before["gain"] + 1.0
+    assert after["gain"] > 1.0
+    assert after["psnr_identity"] > 25.0
+
+
+def test_retrieve_kernel_improves_fit_and_freezes_f():
+    from camdeblur.methods.kernel_space import retrieve_kernel
+
+    torch.manual_seed(0)
+    net = he_init_(create_model("kernel_wizard_tiny"))
+    x = torch.rand(1, 3, 32, 40)
+    # a y that some kernel explains exactly: F(x, k_true)
+    k_true = torch.rand(1, 64, 1, 1) * 30
+    with torch.no_grad():
+        y = net.apply_kernel(x, k_true)
+    before = [p.clone() for p in net.parameters()]
+    k, r = retrieve_kernel(net, x, y, steps=10, lr=3.0, init=torch.rand(1, 64, 1, 1) * 30)
+    assert k.shape == (1, 64, 1, 1)
+    assert r["psnr"] > r["psnr_init"] + 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert all(p.requires_grad for p in net.parameters())

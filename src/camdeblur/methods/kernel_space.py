@@ -38,7 +38,7 @@ from camdeblur.errors import CamdeblurError
 from camdeblur.methods.supervised import DataConfig, ModelConfig, ValConfig
 
 __all__ = ["KernelSpaceConfig", "LossConfig", "kl_divergence", "kernel_space_loss", "convolve_psf",
-           "evaluate_reconstruction", "evaluate_transfer", "train"]
+           "evaluate_reconstruction", "evaluate_transfer", "retrieve_kernel", "train"]
 
 
 @dataclass
@@ -235,3 +235,46 @@ def train(cfg: KernelSpaceConfig, out: str | Path | None, resume: bool | str | P
     summary = trainer.fit(stop_at=stop_at)
     summary["model"] = trainer.unwrap("kernel_wizard")
     return summary
+
+
+# ------------------------------------------------------------------------------------------ retrieval
+def retrieve_kernel(model, sharp: torch.Tensor, blurry: torch.Tensor, steps: int = 100, lr: float = 1e-2,
+                    init: str | torch.Tensor = "extract", charbonnier_eps: float = 1e-3) -> tuple[torch.Tensor, dict[str, float]]:
+    """Kernel retrieval (paper Table 3): optimise k alone so that ``F(x, k)`` reproduces y; F frozen.
+
+    Args:
+        sharp, blurry: (B, C, H, W) aligned pair, any size (e.g. from another domain).
+        init: ``"extract"`` starts from G(x, y), or a kernel tensor. (Not zeros: F sees ReLU(k), whose
+            gradient vanishes at 0.)
+    Returns ``(k, {"psnr_init", "psnr"})``: the kernel and PSNR(F(x, k), y) before/after optimisation.
+    """
+    from camdeblur.losses.pixel import charbonnier_loss
+
+    was = model.training
+    model.eval()
+    req = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        with torch.no_grad():
+            if torch.is_tensor(init):
+                k0 = init.to(sharp)
+            elif init == "extract":
+                k0 = model(sharp, blurry)[0]
+            else:
+                raise CamdeblurError(f"unknown init '{init}'", fix="use 'extract' or a kernel tensor")
+            psnr_init = _psnr(model.apply_kernel(sharp, k0), blurry)
+        k = k0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([k], lr=lr)
+        for _ in range(int(steps)):
+            loss = charbonnier_loss(model.apply_kernel(sharp, k), blurry, eps=charbonnier_eps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            psnr = _psnr(model.apply_kernel(sharp, k), blurry)
+    finally:
+        for p, r in zip(model.parameters(), req):
+            p.requires_grad_(r)
+        model.train(was)
+    return k.detach(), {"psnr_init": psnr_init, "psnr": psnr}
