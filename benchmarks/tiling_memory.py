@@ -94,6 +94,12 @@ def part_psnr(args) -> dict:
     x = torch.from_numpy(np.ascontiguousarray(img[:512, :512])).permute(2, 0, 1)[None]
     torch.manual_seed(0)
     net = camdeblur.create_model(args.arch).eval()
+    perturbed = 0
+    with torch.no_grad():  # NAFNet's residual scales start at 0 (every block an identity): switch the blocks on
+        for name, prm in net.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                prm.normal_(0, args.residual_std)
+                perturbed += 1
     t0 = time.perf_counter()
     full = deblur(net, x)
     t1 = time.perf_counter()
@@ -106,7 +112,8 @@ def part_psnr(args) -> dict:
     return {"part": "psnr", "arch": args.arch, "weights": "random", "image": "512x512 crop of " + path.name,
             "tile": 256, "overlap": 32, "psnr_tiled_vs_untiled_db": round(psnr(tiled, full), 2),
             "psnr_output_vs_input_db": round(psnr(full, x), 2), "untiled_s": round(t1 - t0, 1),
-            "tiled_s": round(t2 - t1, 1), "pass_40db": psnr(tiled, full) >= 40}
+            "tiled_s": round(t2 - t1, 1), "residual_scales_std": args.residual_std if perturbed else None,
+            "pass_40db": psnr(tiled, full) >= 40}
 
 
 def main() -> int:
@@ -120,11 +127,13 @@ def main() -> int:
     p.add_argument("--batch-tiles", type=int, default=2)
     p.add_argument("--precision", default="fp32")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--residual-std", type=float, default=0.05,
+                   help="PSNR part: std of the random NAFNet beta/gamma (0 = their zero init, blocks inactive)")
     args = p.parse_args()
     if args.part == "all":
         rc = 0
         for part in ("psnr", "memory"):
-            cmd = [sys.executable, __file__, "--part", part, "--arch",
+            cmd = [sys.executable, __file__, "--part", part, "--residual-std", str(args.residual_std), "--arch",
                    (args.psnr_arch or args.arch) if part == "psnr" else args.arch,
                    "--size", *map(str, args.size), "--tile", str(args.tile), "--overlap", str(args.overlap),
                    "--batch-tiles", str(args.batch_tiles), "--precision", args.precision, "--threads", str(args.threads)]
