@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "blur2blur",
     "bench",
     "models",
+    "convert",
 )
 
 

@@ -114,6 +114,9 @@ class MIMOUNet(Deblurrer):
     Forward: (B,3,H,W) -> [(B,3,H/4,W/4), (B,3,H/2,W/2), (B,3,H,W)] (sizes rounded up for odd inputs).
     """
 
+    #: wrapper key of the official checkpoint files (used when converting back to the official format)
+    official_checkpoint_key = "model"
+
     pad_multiple = 4
     _dropout: float = 0.0
 

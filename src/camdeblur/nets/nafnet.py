@@ -178,6 +178,9 @@ class NAFNet(Deblurrer):
     multiple of ``2**len(enc_blk_nums)`` and cropped back (official behaviour).
     """
 
+    #: wrapper key of the official checkpoint files (used when converting back to the official format)
+    official_checkpoint_key = "params"
+
     def __init__(self, img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
                  enc_blk_nums: Sequence[int] = (), dec_blk_nums: Sequence[int] = ()) -> None:
         super().__init__()

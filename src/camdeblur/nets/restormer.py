@@ -142,6 +142,9 @@ class Restormer(Deblurrer):
     ``dual_pixel_task``. Any H, W (reflect-pad to a multiple of 8, crop back).
     """
 
+    #: wrapper key of the official checkpoint files (used when converting back to the official format)
+    official_checkpoint_key = "params"
+
     pad_multiple = 8
 
     def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
