@@ -12,7 +12,7 @@ TINY = ["nafnet_tiny", "restormer_tiny", "mimo_unet_tiny"]
 
 
 @pytest.mark.parametrize("arch", TINY)
-@pytest.mark.parametrize("size", [(37, 31), (32, 32), (5, 9)])
+@pytest.mark.parametrize("size", [(37, 31), (5, 9)])
 def test_any_size_keeps_shape(arch, size):
     torch.manual_seed(0)
     net = camdeblur.create_model(arch).eval()
