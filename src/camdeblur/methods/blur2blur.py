@@ -142,6 +142,8 @@ class Blur2BlurConfig:
     known: KnownConfig = field(default_factory=KnownConfig, metadata={"help": "the known blur domain K"})
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig, metadata={"help": "blur-degree curriculum"})
     constant_fraction: float = field(default=0.5, metadata={"help": "lr constant for this share of steps, then linear to 0"})
+    d_lr_scale: float = field(default=1.0, metadata={"help": "discriminator lr = train.optim.lr * this (1 = paper)"})
+    d_steps: int = field(default=1, metadata={"help": "discriminator updates per translator update (1 = paper)"})
     deblurrer: str | None = field(default=None, metadata={"help": "known-domain deblurrer weights (validation + Pipeline)"})
     val: ValConfig = field(default_factory=ValConfig, metadata={"help": "held-out images of camera C"})
     train: TrainConfig = field(default_factory=_default_train, metadata={"help": "training loop"})
@@ -449,8 +451,9 @@ def blur2blur_step(tr, batch: dict, step: int, criterion, cfg: Blur2BlurConfig) 
         y = y[select_blurriest(y, frac)]
     fake = as_scales(G(y))
     _set_grad(D, True)
-    loss_d, logs_d = criterion.discriminator_loss(D, fake, known=k, blurry=y)
-    tr.optimize("D", loss_d)
+    for _ in range(max(1, cfg.d_steps)):
+        loss_d, logs_d = criterion.discriminator_loss(D, fake, known=k, blurry=y)
+        tr.optimize("D", loss_d)
     _set_grad(D, False)
     loss_g, logs_g = criterion.generator_loss(D, fake, blurry=y)
     tr.optimize("G", loss_g)
@@ -584,6 +587,7 @@ def train(cfg: Blur2BlurConfig, out: str | Path | None, resume: bool | str | Pat
 
     trainer = Trainer(cfg.train, {"translator": G, "discriminator": D}, data, step_fn=step_fn,
                       optimizers={"G": ["translator"], "D": ["discriminator"]},
+                      optim_configs={"D": dataclasses.replace(cfg.train.optim, lr=cfg.train.optim.lr * cfg.d_lr_scale)},
                       validate=validate if val_blur is not None else None, run_dir=out, config_dump=cfg,
                       resume=resume, export={"translator": "translator.safetensors",
                                              "discriminator": "discriminator.safetensors"})
