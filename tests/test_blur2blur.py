@@ -16,6 +16,15 @@ from camdeblur.methods import blur2blur as b2b
 SIGMA_B, SIGMA_K = 0.5, 1.8  # camera C: light blur; known domain: strong blur
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny nets: one intra-op thread (two threads spin badly on a loaded 2-core machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _crops(photos, n_photos, size=64, per=3, seed=0):
     from PIL import Image
 
@@ -52,8 +61,9 @@ def _write(folder: Path, images):
 def domains(photos, tmp_path_factory):
     """B (camera C, sigma 0.5) and K (sigma 1.8) from disjoint photos; held-out B from other photos."""
     root = tmp_path_factory.mktemp("b2b")
-    crops = _crops(photos, 24, per=3)
-    train_b, train_k, held = crops[:30], crops[30:60], crops[60:72]
+    crops = _crops(photos[:20], 20, per=8)
+    train_b, train_k = crops[0::2], crops[1::2]   # different crops (mostly different scenes) for B and K
+    held = _crops(photos[20:], 11, per=2, seed=1)   # held-out photos
     _write(root / "B", [_blur(c, SIGMA_B) for c in train_b])
     _write(root / "K", [_blur(c, SIGMA_K) for c in train_k])
     held_b = torch.from_numpy(np.stack([_blur(c, SIGMA_B) for c in held])).permute(0, 3, 1, 2).contiguous()
@@ -71,34 +81,6 @@ def _cfg(root: Path, steps: int, **over) -> b2b.Blur2BlurConfig:
             "loss.overrides={lambda_rec: 0.2}", "loss.reconstruction=l1"]
     sets += [f"{k}={v}" for k, v in over.items()]
     return load_config(b2b.Blur2BlurConfig, None, sets)
-
-
-def test_translator_learns_known_blur(domains, tmp_path):
-    """After 60 steps the translated held-out images look like K to D and to the Laplacian, content kept."""
-    root, held_b, held_k = domains
-    torch.manual_seed(0)
-    cfg = _cfg(root, 60)
-    G0, _ = b2b.build_nets(cfg)
-    summary = b2b.train(cfg, tmp_path / "run")
-    tr = summary["trainer"]
-    G, D = tr.unwrap("translator"), tr.unwrap("discriminator")
-    after = b2b.evaluate_translator(G, D, held_b, held_k)
-    before = b2b.evaluate_translator(G0, D, held_b, held_k)
-    # blur degree (independent of D): log Laplacian variance moves at least half-way from B to K
-    lb, lk, lt = (np.log(after[k]) for k in ("lapvar_input", "lapvar_known", "lapvar_translated"))
-    assert (lb - lt) > 0.5 * (lb - lk), after
-    # the trained D scores the translated images much closer to K than the inputs
-    assert after["D_translated"] - after["D_input"] > 0.5 * (after["D_known"] - after["D_input"]), after
-    assert before["D_translated"] < after["D_translated"]
-    # content stays: PSNR of G(y) vs y stays above that of the true K rendering vs y
-    from camdeblur.eval.metrics import psnr
-
-    floor = float(psnr(held_k, held_b).mean())
-    assert after["content_psnr"] > floor - 1.0, (after, floor)
-    run = tmp_path / "run"
-    assert (run / "translator.safetensors").exists() and (run / "discriminator.safetensors").exists()
-    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
-    assert "known_domain" in first and first["loss_config"]["reconstruction"] == "l1"
 
 
 def test_gradient_penalty_batch4_equals_per_sample(domains):

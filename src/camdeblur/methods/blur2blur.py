@@ -449,6 +449,7 @@ def blur2blur_step(tr, batch: dict, step: int, criterion, cfg: Blur2BlurConfig) 
     frac = curriculum_fraction(step, cfg.train.steps, cfg.curriculum)
     if frac < 1.0:
         y = y[select_blurriest(y, frac)]
+        k = k[: y.shape[0]]  # same count, so the GP pairs (known, fake) per sample
     fake = as_scales(G(y))
     _set_grad(D, True)
     for _ in range(max(1, cfg.d_steps)):
