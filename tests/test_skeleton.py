@@ -118,3 +118,21 @@ def test_cli_error_is_one_line_without_traceback(tmp_path, capsys, monkeypatch):
     assert "Traceback" not in err
     with pytest.raises(CamdeblurError):
         cli_main.main(["--debug"])
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    from camdeblur.utils import atomic_path, atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.txt", "w") as fh:
+            fh.write("x")
+        with atomic_path(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.bin").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.bin"]

@@ -13,6 +13,13 @@ import numpy as np
 import torch
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0o666 minus the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"`` -> CUDA if available, else MPS, else CPU; anything else is passed to torch."""
     if device is None or str(device) == "auto":
@@ -45,6 +52,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -63,6 +71,7 @@ def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Pa
         os.close(fd)
         try:
             yield Path(tmp)
+            os.chmod(tmp, _umask_mode())
             os.replace(tmp, dst)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
