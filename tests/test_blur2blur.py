@@ -150,3 +150,17 @@ def test_cli_train_and_errors(domains, tmp_path, capsys):
     rc = main(["blur2blur", "train", "--blurry", str(tmp_path / "missing"), "--known", str(root / "K"),
                "--out", str(tmp_path / "x")])
     assert rc == 2 and "blurry set B" in capsys.readouterr().err
+
+
+def test_mini_pipeline_wiring(tmp_path):
+    """The benchmark pipeline runs end to end at a few steps: five rows, disjoint photo splits, results.json."""
+    from camdeblur.eval.bench_blur2blur import BenchPreset, run_mini_pipeline
+
+    rows = run_mini_pipeline(tmp_path, camera="phone", preset=BenchPreset(deblurrer_steps=2, translator_steps=2,
+                                                                          cache=4, test_items=2))
+    assert [r["method"] for r in rows] == ["input", "direct", "synthetic", "blur2blur", "supervised"]
+    assert all(np.isfinite(r["psnr"]) and 0 < r["ssim"] <= 1 for r in rows)
+    names = {d: {p.name for p in (tmp_path / "photos" / d).iterdir()} for d in ("B", "S", "test")}
+    assert not (names["B"] & names["S"]) and not (names["test"] & (names["B"] | names["S"]))
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["rows"] == rows and "simulated camera 'gopro'" in res["config"]["known_domain"]
