@@ -83,7 +83,7 @@ def _cfg(root: Path, steps: int, **over) -> b2b.Blur2BlurConfig:
     return load_config(b2b.Blur2BlurConfig, None, sets)
 
 
-def test_gradient_penalty_batch4_equals_per_sample(domains):
+def test_gradient_penalty_batch4_equals_per_sample():
     """The discriminator loss's GP with batch 4 is the mean of the four batch-1 penalties."""
     from camdeblur.losses.blur2blur import Blur2BlurLoss
     from camdeblur.nets import create_model
@@ -164,3 +164,33 @@ def test_mini_pipeline_wiring(tmp_path):
     assert not (names["B"] & names["S"]) and not (names["test"] & (names["B"] | names["S"]))
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["rows"] == rows and "simulated camera 'gopro'" in res["config"]["known_domain"]
+
+
+def test_known_domain_from_kernel_space(domains, tmp_path):
+    """known.source=kernels: a known pair's kernel (kernel-space model) applied to sharp crops of S."""
+    from camdeblur.nets import create_model
+    from camdeblur.nets.registry import save_model
+
+    root, _, _ = domains
+    kw = create_model("kernel_wizard_tiny")
+    save_model(kw, tmp_path / "kw.safetensors")
+    (tmp_path / "P").mkdir()
+    import shutil
+
+    shutil.copytree(root / "K", tmp_path / "P" / "blur")
+    shutil.copytree(root / "B", tmp_path / "P" / "sharp")   # any aligned pairs will do for the wiring
+    cfg = _cfg(root, 2, **{"known.source": "kernels", "known.pairs": str(tmp_path / "P"),
+                           "known.kernel_model": str(tmp_path / "kw.safetensors"), "data.sharp": str(root / "B")})
+    known, desc = b2b.build_known(cfg)
+    assert "kernel transfer" in desc
+    known.reseed(1)
+    a = known[0]["known"]
+    s = known.sharp[0]["sharp"]
+    assert a.shape == (3, 48, 48) and torch.isfinite(a).all() and 0 <= float(a.min()) and float(a.max()) <= 1
+    with torch.no_grad():  # the same kernel path computed by hand
+        known.reseed(1)
+        j = int(known._rng.integers(len(known.pairs)))
+        p = known.pairs[j]
+        ref = kw.eval().apply_kernel(known.sharp[0]["sharp"][None], kw.extract_kernel(p["sharp"][None], p["blur"][None]))[0].clamp(0, 1)
+    assert torch.allclose(a, ref, atol=1e-5)
+    assert not torch.allclose(a, s)
