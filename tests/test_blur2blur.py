@@ -194,3 +194,21 @@ def test_known_domain_from_kernel_space(domains, tmp_path):
         ref = kw.eval().apply_kernel(known.sharp[0]["sharp"][None], kw.extract_kernel(p["sharp"][None], p["blur"][None]))[0].clamp(0, 1)
     assert torch.allclose(a, ref, atol=1e-5)
     assert not torch.allclose(a, s)
+
+
+def test_translators_from_registry_any_size():
+    """UNet starts as the identity (a translator should change blur, not content); all three backbones
+    take odd sizes and give three scales to D."""
+    from camdeblur.nets import create_model
+
+    x = torch.rand(2, 3, 37, 31)
+    u = create_model("unet_tiny")
+    assert torch.allclose(u(x), x, atol=1e-6)
+    torch.nn.init.normal_(u.out.weight, std=0.1)
+    y = u(x)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    y.sum().backward()
+    assert all(p.grad is not None for p in u.parameters())
+    for arch in ("mimo_unet_tiny", "nafnet_tiny", "unet_tiny"):
+        scales = b2b.as_scales(create_model(arch)(x))
+        assert [tuple(s.shape[-2:]) for s in scales][-1] == (37, 31) and len(scales) == 3

@@ -76,7 +76,8 @@ class LossConfig:
     overrides: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Blur2BlurLossConfig fields to change, e.g. {lambda_rec: 0.8, gp_scales: all}"})
     reconstruction: str = field(default="perceptual", metadata={
-        "help": "perceptual (the paper's) | l1 (pixel L1 per scale: a cheap CPU stand-in for tests/mini runs)"})
+        "help": "perceptual (the paper's) | l1 | mse (pixel losses per scale: cheap CPU stand-ins for tests/mini runs;\n"
+                "L1's constant-magnitude gradient pins a small translator to the identity, MSE does not)"})
 
 
 @dataclass
@@ -527,7 +528,7 @@ def build_nets(cfg: Blur2BlurConfig) -> tuple[nn.Module, nn.Module]:
 def build_criterion(cfg: Blur2BlurConfig):
     """The :class:`~camdeblur.losses.blur2blur.Blur2BlurLoss` of ``cfg.loss``."""
     from camdeblur.losses.blur2blur import Blur2BlurLoss
-    from camdeblur.losses.pixel import L1Loss
+    from camdeblur.losses.pixel import L1Loss, MSELoss
 
     if cfg.loss.preset not in PRESET_NAMES:
         raise CamdeblurError(f"unknown Blur2Blur preset '{cfg.loss.preset}'", fix=f"use one of {', '.join(PRESET_NAMES)}")
@@ -536,8 +537,10 @@ def build_criterion(cfg: Blur2BlurConfig):
         overrides["perceptual_weights"] = cfg.loss.perceptual_weights
     if cfg.loss.reconstruction == "l1":
         return Blur2BlurLoss.preset(cfg.loss.preset, perceptual=L1Loss(), **overrides)
+    if cfg.loss.reconstruction == "mse":
+        return Blur2BlurLoss.preset(cfg.loss.preset, perceptual=MSELoss(), **overrides)
     if cfg.loss.reconstruction != "perceptual":
-        raise CamdeblurError(f"unknown loss.reconstruction '{cfg.loss.reconstruction}'", fix="use perceptual or l1")
+        raise CamdeblurError(f"unknown loss.reconstruction '{cfg.loss.reconstruction}'", fix="use perceptual, l1 or mse")
     return Blur2BlurLoss.preset(cfg.loss.preset, **overrides)
 
 
