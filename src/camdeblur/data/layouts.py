@@ -375,8 +375,8 @@ def reference_offsets(delta: int, num_refs: int) -> list[int]:
     ``delta=10, num_refs=2 -> [-10, 10]``."""
     if num_refs < 0 or num_refs % 2:
         raise ValueError(f"num_refs must be even and >= 0, got {num_refs}")
-    if delta < 0:
-        raise ValueError(f"delta must be >= 0, got {delta}")
+    if delta < 1:
+        raise ValueError(f"delta must be >= 1 (a blurry frame never references itself), got {delta}")
     g = num_refs // 2
     return [-(delta + i) for i in reversed(range(g))] + [delta + i for i in range(g)]
 

@@ -15,20 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
+from camdeblur.data.layouts import reference_offsets
 from camdeblur.sim import trajectory as traj
 from camdeblur.sim.camera import Camera, get_camera
 from camdeblur.sim.exposure import (SeedLike, _as_size, _boost, _check_photo, _extract, _Plan, _randint, cpu_threads,
                                     finish, inverse_crf, render_linear, seed_rng)
-
-
-def reference_offsets(delta: int, num_refs: int) -> list[int]:
-    """Two groups of ``num_refs / 2`` consecutive frames, ``delta`` before and after (BluRef Fig. 3)."""
-    if num_refs < 0 or num_refs % 2:
-        raise ValueError(f"num_refs must be even and >= 0, got {num_refs}")
-    if delta < 1:
-        raise ValueError(f"delta must be >= 1, got {delta}")
-    g = num_refs // 2
-    return [-(delta + i) for i in reversed(range(g))] + [delta + i for i in range(g)]
 
 
 def long_pattern(num_frames: int, delta: int, num_refs: int) -> list[bool]:
