@@ -113,14 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace, out: Path) -> list[str]:
-    cmd = ["camdeblur", "blur2blur", "train"]
-    for opt in ("blurry", "sharp", "known", "known_pairs", "kernel_model", "deblurrer", "val", "split", "preset", "config"):
-        v = getattr(args, opt)
-        if v is not None:
-            cmd += [f"--{opt.replace('_', '-')}", str(v)]
-    for o in args.overrides:
-        cmd += ["--set", o]
-    cmd += ["--out", str(out)]
-    if args.resume:
-        cmd.append("--resume")
-    return cmd
+    from camdeblur.cli.train import command_line
+
+    return command_line(["camdeblur", "blur2blur", "train"], args, out,
+                        ("blurry", "sharp", "known", "known_pairs", "kernel_model", "deblurrer", "val", "split", "preset",
+                         "config"))

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (out / "checkpoints" / "last.pt").exists():
         raise CamdeblurError("nothing to resume: no checkpoints/last.pt", where=out,
                              fix="check --out, or drop --resume to start a new run")
-    summary = getattr(mod, fn_name)(cfg, out=out, resume=bool(args.resume), argv=_command(args, out))
+    summary = getattr(mod, fn_name)(cfg, out=out, resume=bool(args.resume), argv=command_line(["camdeblur", "train", args.target], args, out))
     from camdeblur.engine.distributed import is_main
 
     if is_main():
@@ -86,11 +86,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command(args: argparse.Namespace, out: Path) -> list[str]:
-    """The equivalent command line (rebuilt from the parsed options, so it is exact also when called in-process)."""
-    cmd = ["camdeblur", "train", args.target]
-    if args.config:
-        cmd += ["--config", str(args.config)]
+def command_line(prefix: list[str], args: argparse.Namespace, out: Path, options: tuple[str, ...] = ("config",)) -> list[str]:
+    """The equivalent command line, rebuilt from the parsed options (exact also when called in-process):
+    ``prefix``, then each of ``options`` that is set, the ``--set`` overrides, ``--out`` and ``--resume``."""
+    cmd = list(prefix)
+    for opt in options:
+        v = getattr(args, opt)
+        if v is not None:
+            cmd += [f"--{opt.replace('_', '-')}", str(v)]
     for o in args.overrides:
         cmd += ["--set", o]
     cmd += ["--out", str(out)]
