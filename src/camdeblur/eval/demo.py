@@ -112,7 +112,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _grid(panels: list[list[np.ndarray]], labels: list[str]) -> np.ndarray:
+def _grid(panels: list[list[np.ndarray]]) -> np.ndarray:
     rows = [np.concatenate([np.pad(p, ((2, 2), (2, 2), (0, 0)), constant_values=1.0) for p in r], axis=1) for r in panels]
     return np.concatenate(rows, axis=0)
 
@@ -123,7 +123,7 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, resume: bool = True
     from camdeblur.io import write_image
     from camdeblur.nets.registry import load_model
     from camdeblur.sim import SimulatedPairs
-    from camdeblur.utils import pick_device
+    from camdeblur.utils import atomic_write, pick_device
 
     cfg = cfg or DemoConfig()
     out = Path(out)
@@ -154,7 +154,7 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, resume: bool = True
         j = int(psnr(blur.clamp(0, 1), sharp).argmin())  # show the blurriest test sample
         panels.append([_to_hwc(blur[j]), _to_hwc(pred[j]), _to_hwc(sharp[j])])
         labels.append(camera)
-    write_image(out / "grid.png", _grid(panels, labels))
+    write_image(out / "grid.png", _grid(panels))
     results = {
         "rows": rows,
         "config": asdict(cfg),
@@ -163,8 +163,6 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, resume: bool = True
         "grid": "grid.png (rows: " + ", ".join(labels) + "; columns: blurry | deblurred (direct) | sharp)",
         "seconds": round(time.time() - t0, 1),
     }
-    from camdeblur.utils import atomic_write
-
     with atomic_write(out / "results.json", "w") as fh:
         json.dump(results, fh, indent=2)
     with atomic_write(out / "results.md", "w") as fh:
