@@ -1,4 +1,4 @@
-"""``camdeblur bench blur2blur``: the miniature Blur2Blur Table 2 on simulated cameras.
+"""camdeblur bench blur2blur: the miniature Blur2Blur Table 2 on simulated cameras.
 
     camdeblur bench blur2blur --preset mini --out bench/b2b                  # phone and rsblur vs known gopro
     camdeblur bench blur2blur --camera-yaml my_camera.yaml --photos my_photos/ --out bench/mine

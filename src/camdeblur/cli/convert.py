@@ -1,4 +1,4 @@
-"""``camdeblur convert``: official ``.pth`` checkpoints <-> camdeblur safetensors.
+"""camdeblur convert: official .pth checkpoints <-> camdeblur safetensors.
 
     camdeblur convert NAFNet-GoPro-width32.pth nafnet32.safetensors --arch nafnet_gopro_width32
     camdeblur convert net_g.pth net.safetensors --arch NAFNet --set width=16 --set enc_blk_nums=[1,1,1,1]
@@ -19,7 +19,7 @@ from typing import Any
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert official .pth checkpoints to camdeblur safetensors and back",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="official .pth/.pkl checkpoint or camdeblur .safetensors")
     p.add_argument("output", help="*.safetensors (camdeblur format) or *.pth (official format)")
     p.add_argument("--arch", help="registry name or official class name (required for official inputs)")

@@ -1,15 +1,22 @@
-"""``camdeblur deblur``: deblur an image, a folder of images, or a video.
+"""camdeblur deblur: deblur an image, a folder of images, or a video.
 
     camdeblur deblur -i photo.jpg -o out/ --weights nafnet.safetensors
     camdeblur deblur -i shots/ -o sharp/ --weights NAFNet-GoPro-width32.pth --arch NAFNet \\
         --set width=32 --set enc_blk_nums=[1,1,1,28] --set dec_blk_nums=[1,1,1,1] --tile 512
     camdeblur deblur -i clip.mp4 -o clip_sharp.mp4 --weights model.safetensors --precision bf16
+    camdeblur deblur -i shots/ -o sharp/ --translator runs/b2b/translator.safetensors \\
+        --weights known_deblurrer.safetensors --save-translated translated/
 
-Folders are processed in natural order (``img2`` before ``img10``), recursively; outputs keep the
+Folders are processed in natural order (img2 before img10), recursively; outputs keep the
 file names, relative sub-folders, bit depth (16-bit PNG/TIFF stay 16-bit) and alpha. Existing
-outputs are skipped unless ``--overwrite``; an output that is one of the inputs is refused. A file
+outputs are skipped unless --overwrite; an output that is one of the inputs is refused. A file
 that cannot be read or processed is reported in one line and skipped; the exit code is non-zero
 at the end if any file failed.
+
+Blur2Blur: with --translator T the output is deblurrer(T(input)) (T moves the camera's blur into the
+known blur domain of the deblurrer --weights). --save-translated DIR also writes T(input) (paper
+Fig. 4) under the same names (video frames as DIR/000000.png ...); then the translator and the
+deblurrer run as two passes, each tiled on its own when tiling is on.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-key", metavar="KEY", help="state-dict key inside a .pth wrapper (default: auto)")
     g.add_argument("--translator", metavar="PATH",
                    help="Blur2Blur translator weights (.safetensors); output = deblurrer(translator(input))")
+    g.add_argument("--save-translated", metavar="DIR",
+                   help="with --translator: also write the translated images translator(input) to DIR (same names)")
     g.add_argument("--random-init", action="store_true",
                    help="allow --model without --weights (random weights: for smoke tests and benchmarks only)")
     r = p.add_argument_group("run")
@@ -183,6 +192,40 @@ def _deblur_kw(args: argparse.Namespace) -> dict:
     return dict(tile_overlap=args.tile_overlap, precision=args.precision, device=None, batch_tiles=args.batch_tiles)
 
 
+def translator_only(pipeline):
+    """A module computing ``pipeline.translate(x)`` (the translated image, clamped as the pipeline does)."""
+    from torch import nn
+
+    class TranslatorOnly(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.pipeline = p
+
+        def forward(self, x):
+            return self.pipeline.translate(x)
+
+        restore = forward
+
+    return TranslatorOnly(pipeline).eval()
+
+
+def translated_path(dst: Path, out: Path, tdir: Path) -> Path:
+    """Where ``--save-translated`` writes the translated version of output ``dst`` (same relative name)."""
+    try:
+        rel = dst.relative_to(out)
+    except ValueError:
+        rel = Path(dst.name)
+    return tdir / (rel if rel.parts else Path(dst.name))
+
+
+def _two_pass(model, data, tile, args):
+    """``(translated, deblurred)`` for --save-translated: translator pass, then the deblurrer on its float output."""
+    from camdeblur.engine.inference import deblur
+
+    t = deblur(translator_only(model), data, tile=tile, **_deblur_kw(args))
+    return t, deblur(model.deblurrer, t, tile=tile, **_deblur_kw(args))
+
+
 def run_images(model, pairs: list[tuple[Path, Path]], args: argparse.Namespace) -> tuple[int, int, list[str]]:
     """Deblur each pair; returns (done, skipped, error lines)."""
     from camdeblur.engine.inference import deblur
@@ -190,6 +233,8 @@ def run_images(model, pairs: list[tuple[Path, Path]], args: argparse.Namespace) 
 
     done = skipped = 0
     errors: list[str] = []
+    tdir = Path(args.save_translated) if getattr(args, "save_translated", None) else None
+    out_root = Path(args.output)
     with _progress(len(pairs), "images") as bar:
         for src, dst in pairs:
             try:
@@ -197,7 +242,12 @@ def run_images(model, pairs: list[tuple[Path, Path]], args: argparse.Namespace) 
                     skipped += 1
                     continue
                 img = read_image(src)
-                out = deblur(model, img.data, tile=_tile_for(args, img.height, img.width), **_deblur_kw(args))
+                tile = _tile_for(args, img.height, img.width)
+                if tdir is not None:
+                    translated, out = _two_pass(model, img.data, tile, args)
+                    write_image(translated_path(dst, out_root, tdir), translated, bit_depth=img.bit_depth, alpha=img.alpha)
+                else:
+                    out = deblur(model, img.data, tile=tile, **_deblur_kw(args))
                 write_image(dst, out, bit_depth=img.bit_depth, alpha=img.alpha)
                 done += 1
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the rest
@@ -230,11 +280,21 @@ def run_video(model, src: Path, out: Path, args: argparse.Namespace) -> tuple[in
     kw = _deblur_kw(args)
     ext = (args.ext or "png").lstrip(".")
     state = {"done": 0, "skipped": 0}
+    tdir = Path(args.save_translated) if getattr(args, "save_translated", None) else None
+
+    def run_frame(i: int, frame):
+        if tdir is None:
+            return deblur(model, frame, tile=tile, **kw)
+        translated, y = _two_pass(model, frame.astype("float32") / 255.0, tile, args)
+        tdst = tdir / f"{i:06d}.png"
+        if args.overwrite or not tdst.exists():
+            write_image(tdst, translated)
+        return y
 
     with _progress(info.frames, "frames") as bar:
         def frames():
-            for frame in iter_video_frames(src):
-                y = deblur(model, frame, tile=tile, **kw)
+            for i, frame in enumerate(iter_video_frames(src)):
+                y = run_frame(i, frame)
                 state["done"] += 1
                 bar.update(1)
                 yield y
@@ -247,7 +307,7 @@ def run_video(model, src: Path, out: Path, args: argparse.Namespace) -> tuple[in
                 if dst.exists() and not args.overwrite:
                     state["skipped"] += 1
                 else:
-                    write_image(dst, deblur(model, frame, tile=tile, **kw))
+                    write_image(dst, run_frame(i, frame))
                     state["done"] += 1
                 bar.update(1)
     return state["done"], state["skipped"], []
@@ -264,10 +324,24 @@ def run(args: argparse.Namespace) -> int:
     if args.tile and args.tile_overlap >= args.tile:
         raise CamdeblurError(f"--tile-overlap {args.tile_overlap} must be smaller than --tile {args.tile}",
                              where="--tile-overlap")
+    if args.save_translated and not args.translator:
+        raise CamdeblurError("--save-translated needs a translator", where="--save-translated",
+                             fix="pass --translator T.safetensors (a Blur2Blur translator)")
     video = inp.is_file() and _is_video(inp)
     pairs = None if video else plan_images(inp, out, args.ext)
     if pairs is not None:
+        if args.save_translated and inp.is_dir():  # translated images inside the input folder are not inputs
+            tres = Path(args.save_translated).resolve()
+            pairs = [(a, b) for a, b in pairs if not a.resolve().is_relative_to(tres)]
+            if not pairs:
+                raise CamdeblurError("no images found in the folder", where=inp)
         _refuse_inputs(pairs)  # before loading anything: never write onto an input
+        if args.save_translated:
+            _refuse_inputs([(a, translated_path(b, out, Path(args.save_translated))) for a, b in pairs])
+    elif args.save_translated:
+        from camdeblur.io import check_not_input
+
+        check_not_input(Path(args.save_translated) / "000000.png", [inp])
     model = build_model(args)
     if video:
         done, skipped, errors = run_video(model, inp, out, args)
