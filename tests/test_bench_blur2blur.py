@@ -98,3 +98,18 @@ def test_stage_settings_drop_in(tmp_path, capsys):
     assert "camera YAML not found" in capsys.readouterr().err
     with pytest.raises(CamdeblurError, match="unknown benchmark preset"):
         bb.resolve_preset("huge")
+
+
+def test_paper_preset_resolves(tmp_path):
+    """The GPU preset is documented, not run: its stage configs must still parse and name real architectures."""
+    from camdeblur.engine.config import load_config
+    from camdeblur.methods.supervised import SupervisedConfig
+    from camdeblur.nets.registry import create_model
+
+    p = bb.resolve_preset("paper")
+    cfg = bb.translator_config(p, tmp_path / "B", tmp_path / "S", "sim:gopro", seed=0)
+    assert cfg.loss.preset == "paper" and cfg.loss.reconstruction == "perceptual" and cfg.train.steps == 1_000_000
+    assert cfg.curriculum.enabled and cfg.data.crop == 256
+    sup = load_config(SupervisedConfig, None, p.deblurrer_sets)
+    for arch in (cfg.translator.arch, cfg.discriminator.arch, sup.model.arch):
+        assert sum(q.numel() for q in create_model(arch).parameters()) > 100_000

@@ -39,6 +39,18 @@ the crop, the seeds and the checkpoint cadence.
 
 NIQE needs a NIQE model file (e.g. ``../shared/iqa/niqe_pris_params.npz``) and at least two 96-px
 blocks per image; without ``niqe_model`` the column is ``null``.
+
+Presets:
+
+- ``mini`` (CPU): tiny NAFNet deblurrers (width 16, 3 levels), tiny UNet translator with a pixel
+  reconstruction loss, 48-px crops, photos at 384 px; budget in :class:`BenchPreset`.
+- ``paper`` (GPUs; documented, not run in CI): NAFNet-width32 deblurrers (200K steps), MIMO-UNet
+  translator with the paper's loss preset (log-likelihood GAN, VGG19 perceptual reconstruction,
+  lambda_rec 0.8), blur-degree curriculum, 256-px crops, batch 16, 1M translator steps, photos at
+  1024 px, 200 test pairs per camera::
+
+      camdeblur bench blur2blur --preset paper --photos /data/sharp_photos --niqe-model niqe_pris_params.npz \
+          --out bench/paper       # add --translator-set loss.perceptual_weights=vgg19.pth for real VGG19 weights
 """
 
 from __future__ import annotations
