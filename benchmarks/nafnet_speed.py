@@ -9,9 +9,14 @@ median over rounds.
 Variants:
   official       the reference forward (what the official code does), eval + inference_mode
   channels_last  the same forward with channels-last weights/input
-  fast           ``model.fast()``: LayerNorm affine folded into the next 1x1 conv, beta/gamma folded
-                 into the previous one, 1x1 convs as GEMMs on the channels-last layout, fused LayerNorm
-  fast+compile   (``--compile``) the fast path through ``torch.compile`` (needs a C++ compiler)
+  fast_portable  ``model.fast(onednn=False)``: LayerNorm affine folded into the next 1x1 conv,
+                 beta/gamma folded into the previous one, 1x1 convs as GEMMs on the channels-last
+                 layout, fused LayerNorm (the path used on CUDA / under autocast)
+  fast           ``model.fast()`` (the default of ``model.deblur``): as fast_portable, but on CPU the
+                 GEMMs and depthwise convs are pre-packed oneDNN primitives with bias, SimpleGate
+                 product and residual add fused as post-ops, SCA scale folded into conv3's weight
+  fast+compile   (``--compile``) ``torch.compile(model.fast())`` (traces the portable path; needs a
+                 C++ compiler; compile time is printed, not counted)
 
 Weights are the default init with beta/gamma/LayerNorm parameters perturbed (seeded) so that every
 block contributes and the numerical comparison against ``official`` is meaningful.
@@ -23,6 +28,7 @@ block contributes and the numerical comparison against ``official`` is meaningfu
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from typing import Callable
@@ -43,6 +49,11 @@ def timed(fn: Callable[[], object], reps: int, warmup: bool = True) -> float:
         fn()
         ts.append(time.perf_counter() - t0)
     return statistics.median(ts)
+
+
+def _load() -> str:
+    """1/5/15-minute load averages (the machine may be shared)."""
+    return "/".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -73,6 +84,7 @@ def main() -> None:
 
     official = build()
     cl = build().to(memory_format=torch.channels_last)
+    fast_portable = build().fast(onednn=False)
     fast = build().fast()
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
     x_cl = x.contiguous(memory_format=torch.channels_last)
@@ -86,10 +98,14 @@ def main() -> None:
         variants: dict[str, Callable[[], torch.Tensor]] = {
             "official": lambda: official(x),
             "channels_last": lambda: cl(x_cl),
+            "fast_portable": lambda: fast_portable(x),
             "fast": lambda: fast(x),
         }
         if args.compile:
             compiled = torch.compile(build().fast())
+            t0 = time.perf_counter()
+            compiled(x)
+            print(f"torch.compile of the fast path: first call (compilation) {time.perf_counter() - t0:.1f} s")
             variants["fast+compile"] = lambda: compiled(x)
         err = {k: (fn() - ref).abs().max().item() for k, fn in variants.items()}
 
@@ -102,6 +118,7 @@ def main() -> None:
         ratios: dict[str, list[float]] = {k: [] for k in variants}
         gfs: dict[str, list[float]] = {k: [] for k in variants}
         conv_gfs: list[float] = []
+        load0 = _load()
         with torch.inference_mode():
             for _ in range(args.rounds):
                 for k, fn in variants.items():
@@ -111,17 +128,19 @@ def main() -> None:
                     conv_gfs.append(ref_gfs)
                     gfs[k].append(flops / t / 1e9)
                     ratios[k].append(flops / t / 1e9 / ref_gfs)
-        print(f"\nthreads={threads}, {args.rounds} rounds (conv timed right before each variant; medians):")
+        print(f"\nthreads={threads}, {args.rounds} rounds (conv timed right before each variant; medians); "
+              f"load average at start {load0}, at end {_load()}:")
         print(f"  reference conv: {statistics.median(conv_gfs):.1f} GFLOP/s (min {min(conv_gfs):.1f}, max {max(conv_gfs):.1f})")
         for k in variants:
             r = ratios[k]
-            print(f"  {k:14s} {statistics.median(gfs[k]):6.1f} GFLOP/s  ratio median {statistics.median(r):.3f} "
+            g = statistics.median(gfs[k])
+            print(f"  {k:14s} {g:6.1f} GFLOP/s ({flops / g / 1e6:.0f} ms/image)  ratio median {statistics.median(r):.3f} "
                   f"(min {min(r):.3f}, max {max(r):.3f})")
 
     if args.no_throughput:
         return
     torch.set_num_threads(max(args.threads))
-    print(f"\nthroughput, threads={max(args.threads)} (median of timed forwards):")
+    print(f"\nthroughput, threads={max(args.threads)} (median of timed forwards; load {_load()}):")
     with torch.inference_mode():
         for h, w, reps in ((256, 256, 3), (720, 1280, 1)):
             xi = torch.rand(1, 3, h, w)

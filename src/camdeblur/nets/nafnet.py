@@ -8,9 +8,12 @@ published GoPro numbers: every global average pool of the simplified channel att
 box filter whose size is 1.5x the feature size seen during training (``train_size``).
 
 Fast inference: ``model.fast()`` (or ``model.fast(False)`` to disable) switches eval forwards to a
-numerically equivalent path (< 1e-4) that folds the LayerNorm affine into the following 1x1 conv,
-``beta``/``gamma`` into the preceding 1x1 conv, uses a fused channel LayerNorm and channels-last
-memory. The weights and the state dict are untouched.
+numerically equivalent path (< 1e-4; ~1e-6 in practice) that folds the LayerNorm affine into the
+following 1x1 conv, ``beta``/``gamma`` into the preceding 1x1 conv, keeps activations channels-last
+and, on CPU, runs oneDNN GEMM/depthwise primitives with bias, SimpleGate and residual adds fused as
+post-ops and the SCA channel scale folded into the conv3 weight (see :meth:`NAFNet.fast`).
+``Deblurrer.deblur`` / ``camdeblur deblur`` switch it on for eval models. The weights and the
+state dict are untouched.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class NAFBlock(nn.Module):
         self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
         self.beta = nn.Parameter(torch.zeros((1, c, 1, 1)))
         self.gamma = nn.Parameter(torch.zeros((1, c, 1, 1)))
+        self._fast_onednn = True  # set by NAFNet.fast(onednn=...)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         x = self.norm1(inp)
@@ -139,11 +143,48 @@ class NAFBlock(nn.Module):
         self._fold_cache = (key, out)
         return out
 
-    def forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
-        """Eval-only equivalent of :meth:`forward` on a channels-last (B,H,W,C) tensor -> (B,H,W,C).
+    def _packed(self) -> dict[str, torch.Tensor]:
+        """oneDNN (mkldnn) pre-packed weights for :meth:`_forward_fast_onednn`, cached with :meth:`_folded`.
 
-        1x1 convolutions become GEMMs on the channels-last layout, LayerNorm uses the fused kernel.
+        conv1/conv4 are split into their two SimpleGate halves so the gate becomes a fused post-op.
         """
+        f = self._folded()
+        cache = getattr(self, "_onednn_cache", None)
+        if cache is not None and cache[0] is f:  # same folded weights -> same packing
+            return cache[1]
+        with torch.no_grad():
+            c = f["w3"].shape[0]
+            w2, b2 = self.conv2.weight.detach(), self.conv2.bias.detach()
+
+            def lin(w: torch.Tensor) -> torch.Tensor:
+                return torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), None)
+
+            pk = {"w1a": lin(f["w1"][:c]), "w1b": lin(f["w1"][c:]), "b1a": f["b1"][:c].contiguous(),
+                  "b1b": f["b1"][c:].contiguous(), "w2a": w2[:c].contiguous(), "w2b": w2[c:].contiguous(),
+                  "b2a": b2[:c].contiguous(), "b2b": b2[c:].contiguous(), "w3": lin(f["w3"]),
+                  "w4a": lin(f["w4"][:c]), "w4b": lin(f["w4"][c:]), "b4a": f["b4"][:c].contiguous(),
+                  "b4b": f["b4"][c:].contiguous(), "w5": lin(f["w5"])}
+        self._onednn_cache = (f, pk)
+        return pk
+
+    def _sca_scale(self, x: torch.Tensor, f: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Channel attention weights of the gated features x (B,H,W,c): (B,1,1,c) or per pixel (B,H,W,c) for TLC."""
+        pool = self.sca[0]
+        if isinstance(pool, nn.AdaptiveAvgPool2d):
+            s = x.mean(dim=(1, 2), keepdim=True)
+        else:
+            s = pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return F.linear(s, f["ws"], f["bs"])
+
+    def forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
+        """Eval-only equivalent of :meth:`forward` on a contiguous channels-last (B,H,W,C) tensor -> (B,H,W,C).
+
+        On CPU with oneDNN (float32, no autocast, not under ``torch.compile``) this runs
+        :meth:`_forward_fast_onednn`; elsewhere (CUDA, bf16 autocast, tracing) a portable version with
+        GEMMs on the channels-last layout and the fused LayerNorm.
+        """
+        if self._fast_onednn and _onednn_ok(inp):
+            return self._forward_fast_onednn(inp)
         f = self._folded()
         c = inp.shape[-1]
         x = F.linear(F.layer_norm(inp, (c,), eps=self.norm1.eps), f["w1"], f["b1"])
@@ -151,17 +192,62 @@ class NAFBlock(nn.Module):
         x = F.conv2d(x.permute(0, 3, 1, 2), f["w2"], self.conv2.bias, padding=1, groups=x.shape[-1]).permute(0, 2, 3, 1)
         a, b = x.chunk(2, dim=-1)
         x = a * b
-        pool = self.sca[0]
-        if isinstance(pool, nn.AdaptiveAvgPool2d):
-            s = x.mean(dim=(1, 2), keepdim=True)
-        else:
-            s = pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        x = x * F.linear(s, f["ws"], f["bs"])
+        x = x * self._sca_scale(x, f)
         y = torch.addmm(f["b3"], x.reshape(-1, x.shape[-1]), f["w3"].t()).view_as(inp).add_(inp)
         x = F.linear(F.layer_norm(y, (c,), eps=self.norm2.eps), f["w4"], f["b4"])
         a, b = x.chunk(2, dim=-1)
         x = a * b
         return torch.addmm(f["b5"], x.reshape(-1, x.shape[-1]), f["w5"].t()).view_as(y).add_(y)
+
+    def _forward_fast_onednn(self, inp: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward_fast` with oneDNN primitives and fused post-ops (CPU float32 only).
+
+        Per block: LayerNorm; two 1x1 GEMMs (the SimpleGate halves, bias fused); depthwise 3x3 of
+        the first half; depthwise 3x3 of the second half with the gate product as a post-op; for
+        batch 1 with global pooling the SCA channel scale is folded into the conv3 weight (it scales
+        conv3's input channels), otherwise applied in place; conv3 GEMM with bias and residual add
+        fused; LayerNorm; conv4 halves with the gate fused; conv5 GEMM with bias and residual fused.
+        """
+        f = self._folded()
+        pk = self._packed()
+        ops = torch.ops.mkldnn
+        b, h, w, c = inp.shape
+        m = b * h * w
+        one = [1, 1]
+        z = F.layer_norm(inp, (c,), eps=self.norm1.eps).view(m, c)
+        ua = ops._linear_pointwise(z, pk["w1a"], pk["b1a"], "none", [], "").view(b, h, w, c).permute(0, 3, 1, 2)
+        ub = ops._linear_pointwise(z, pk["w1b"], pk["b1b"], "none", [], "").view(b, h, w, c).permute(0, 3, 1, 2)
+        da = ops._convolution_pointwise(ua, pk["w2a"], pk["b2a"], one, one, one, c, "none", [], "")
+        x = ops._convolution_pointwise.binary(ub, da, pk["w2b"], pk["b2b"], one, one, one, c, "mul", None, None, [],
+                                              None).permute(0, 2, 3, 1)
+        s = self._sca_scale(x, f)
+        x2 = x.reshape(m, c)
+        if b == 1 and s.shape[1] == 1 and s.shape[2] == 1:
+            w3 = f["w3"] * s.view(1, c)  # (x * s) @ w3^T == x @ (w3 * s)^T
+        else:
+            x2 = x.mul_(s).view(m, c)
+            w3 = pk["w3"]
+        y = ops._linear_pointwise.binary(x2, inp.view(m, c), w3, f["b3"], "add")
+        z = F.layer_norm(y, (c,), eps=self.norm2.eps)
+        ua = ops._linear_pointwise(z, pk["w4a"], pk["b4a"], "none", [], "")
+        x = ops._linear_pointwise.binary(z, ua, pk["w4b"], pk["b4b"], "mul")
+        return ops._linear_pointwise.binary(x, y, pk["w5"], f["b5"], "add").view(b, h, w, c)
+
+
+_ONEDNN_OPS: bool | None = None
+
+
+def _onednn_ok(x: torch.Tensor) -> bool:
+    """Whether the oneDNN fast path applies to ``x``: CPU float32, oneDNN enabled, no autocast, not tracing."""
+    global _ONEDNN_OPS
+    if x.device.type != "cpu" or x.dtype != torch.float32 or not torch.backends.mkldnn.enabled:
+        return False
+    if torch.compiler.is_compiling() or torch.is_autocast_enabled("cpu"):
+        return False
+    if _ONEDNN_OPS is None:
+        _ONEDNN_OPS = torch.backends.mkldnn.is_available() and all(
+            hasattr(torch.ops.mkldnn, n) for n in ("_linear_pointwise", "_reorder_linear_weight", "_convolution_pointwise"))
+    return _ONEDNN_OPS
 
 
 class NAFNet(Deblurrer):
@@ -203,13 +289,35 @@ class NAFNet(Deblurrer):
         self.padder_size = 2 ** len(self.encoders)
         self._fast = False
 
-    def fast(self, enable: bool = True) -> "NAFNet":
-        """Use the fused eval path (folded affines, fused LN, channels-last). Returns ``self``."""
+    def fast(self, enable: bool = True, *, onednn: bool = True) -> "NAFNet":
+        """Switch eval forwards (``eval()`` and no autograd) to the fused inference path. Returns ``self``.
+
+        The fast path folds the LayerNorm affine into the following 1x1 conv and ``beta``/``gamma``
+        into the preceding one, and runs the blocks on channels-last (B,H,W,C) data with the 1x1
+        convs as GEMMs. On CPU in float32 it uses oneDNN primitives with fused post-ops (bias,
+        SimpleGate product, residual add; see :meth:`NAFBlock._forward_fast_onednn`); on other
+        devices, under bf16/fp16 autocast, or with ``onednn=False`` a portable PyTorch version.
+        Outputs match the reference forward to ~1e-6 (float32 summation order only). Weights and
+        state dict are untouched; in-place weight updates or ``load_state_dict`` refresh the caches.
+
+        ``torch.compile`` of the fast path works (``torch.compile(model.fast())`` traces the
+        portable version) but measured no faster than the oneDNN eager path on CPU
+        (benchmarks/nafnet_speed.py ``--compile``) after minutes of compilation, so it is not used
+        by default.
+
+        Args:
+            enable: False returns to the reference forward.
+            onednn: allow the oneDNN kernels on CPU (False: portable path everywhere).
+        """
         self._fast = bool(enable)
+        blocks = [m for m in self.modules() if isinstance(m, NAFBlock)]
+        for m in blocks:
+            m._fast_onednn = bool(onednn)
         if self._fast:
-            for m in self.modules():
-                if isinstance(m, NAFBlock):
-                    m._folded()
+            for m in blocks:
+                m._folded()
+                if onednn and _onednn_ok(m.conv1.weight):
+                    m._packed()
         return self
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
@@ -235,27 +343,54 @@ class NAFNet(Deblurrer):
         x = self.ending(x) + inp
         return x[:, :, :h, :w]
 
+    def _up_weight(self, i: int) -> torch.Tensor:
+        """ups[i] 1x1 conv as a (4c', C) matrix with rows reordered from PixelShuffle's (c', i, j) to (i, j, c')."""
+        conv = self.ups[i][0]
+        cache = getattr(conv, "_fast_cache", None)
+        if cache is not None and torch.compiler.is_compiling():
+            return cache[1]
+        key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.device, conv.weight.dtype)
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                wt = conv.weight[:, :, 0, 0]
+                co = wt.shape[0] // 4
+                wt = wt.view(co, 4, -1).transpose(0, 1).reshape(4 * co, -1).contiguous()
+            cache = conv._fast_cache = (key, wt)
+        return cache[1]
+
+    def _up_add(self, i: int, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """ups[i](x) + skip on channels-last (B,H,W,C) -> (B,2H,2W,C/2); the PixelShuffle is the add's read pattern."""
+        b, h, w, _ = x.shape
+        wt = self._up_weight(i)
+        co = wt.shape[0] // 4
+        u = F.linear(x, wt).view(b, h, w, 2, 2, co).permute(0, 1, 3, 2, 4, 5)
+        # the contiguous skip goes first so the sum comes out contiguous (B,H,2,W,2,c')
+        return (skip.view(b, h, 2, w, 2, co) + u).reshape(b, 2 * h, 2 * w, co)
+
     def _forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
         h, w = inp.shape[-2:]
         inp = self._pad(inp).contiguous(memory_format=torch.channels_last)
 
-        def run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-            # blocks work on the (B,H,W,C) view of channels-last data
-            x = x.permute(0, 2, 3, 1)
-            for blk in seq:
-                x = blk.forward_fast(x)
+        def nchw(x: torch.Tensor) -> torch.Tensor:  # NCHW view of (B,H,W,C) data
             return x.permute(0, 3, 1, 2)
 
-        x = self.intro(inp)
+        def nhwc(x: torch.Tensor) -> torch.Tensor:  # (B,H,W,C) view of channels-last data
+            return x.permute(0, 2, 3, 1).contiguous()
+
+        x = nhwc(self.intro(inp))
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
-            x = run(encoder, x)
+            for blk in encoder:
+                x = blk.forward_fast(x)
             skips.append(x)
-            x = down(x)
-        x = run(self.middle_blks, x)
-        for decoder, up, skip in zip(self.decoders, self.ups, skips[::-1]):
-            x = run(decoder, up(x) + skip)
-        x = self.ending(x) + inp
+            x = nhwc(down(nchw(x)))
+        for blk in self.middle_blks:
+            x = blk.forward_fast(x)
+        for i, (decoder, skip) in enumerate(zip(self.decoders, skips[::-1])):
+            x = self._up_add(i, x, skip)
+            for blk in decoder:
+                x = blk.forward_fast(x)
+        x = self.ending(nchw(x)) + inp
         return x[:, :, :h, :w].contiguous()
 
 
