@@ -404,7 +404,8 @@ def blind_deblur(model, blurry: torch.Tensor, config: BlindDeblurConfig | str | 
         ``(x, k, history)``: x (B, C, H, W) in [0, 1], k (B, kernel_dim, ceil(H/128), ceil(W/128)),
         history a list of dicts (``image``, ``step``, ``phase``, ``seconds``, ``loss``, ``data``,
         ``kernel``, ``prior``, ``psnr_reblur`` = PSNR(F(x, k), y), and ``psnr`` with ``reference``).
-        ``seconds`` counts from the start of that image's run (start guesses and warm-up included).
+        ``seconds`` counts from the start of that image's run (start guesses and warm-up included,
+        the history's own evaluations excluded).
     """
     if config is None:
         config = "fast"
@@ -498,17 +499,21 @@ def _run(model, y, cfg, deblurrer, k_given, ref, tick, t0, gen, dev):
     x_opt = torch.optim.Adam(x_params, lr=cfg.x_lr)
     k_opt = torch.optim.Adam(k_params, lr=cfg.k_lr)
 
+    log_time = [0.0]
+
     def log(step: int, phase: str, terms: dict | None = None):
+        t_start = time.perf_counter()
         with torch.no_grad():
             x, k = current_x(False), current_k(False)
             if terms is None:
                 terms = blind_deblur_loss(model, y, x, k, cfg)
-            rec = {"step": step, "phase": phase, "seconds": time.perf_counter() - t0,
+            rec = {"step": step, "phase": phase, "seconds": t_start - t0 - log_time[0],
                    **{n: float(v) for n, v in terms.items()},
                    "psnr_reblur": _psnr(model.apply_kernel(x, k), y)}
             if ref is not None:
                 rec["psnr"] = _psnr(x, ref)
         history.append(rec)
+        log_time[0] += time.perf_counter() - t_start
 
     # -- warm-up of the DIPs (MSE towards the start guesses) -----------------------------------
     for net_is_dip, params, opt, target, fn in ((cfg.x_param == "dip", x_params, x_opt, x0, current_x),
