@@ -28,7 +28,7 @@ from camdeblur.errors import CamdeblurError
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-__all__ = ["deblur", "restore_fn", "tile_starts", "ramp_window", "autocast_context", "resolve_device", "PRECISIONS"]
+__all__ = ["deblur", "fast_path", "restore_fn", "tile_starts", "ramp_window", "autocast_context", "resolve_device", "PRECISIONS"]
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -45,6 +45,27 @@ def restore_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         return out
 
     return call
+
+
+@contextlib.contextmanager
+def fast_path(model: nn.Module) -> Iterator[None]:
+    """Temporarily switch on the fused inference path of every eval-mode submodule that offers one.
+
+    A submodule qualifies when it has ``fast(enable)`` and a ``fast_enabled`` attribute (e.g.
+    :class:`~camdeblur.nets.nafnet.NAFNet`); the fast paths reproduce the reference forward to
+    float32 rounding. Submodules already fast, in training mode, or without the attribute are left
+    alone; the ones switched on here are switched off again on exit.
+    """
+    switched = []
+    for m in model.modules():
+        if getattr(m, "fast_enabled", None) is False and callable(getattr(m, "fast", None)) and not m.training:
+            m.fast(True)
+            switched.append(m)
+    try:
+        yield
+    finally:
+        for m in switched:
+            m.fast(False)
 
 
 def resolve_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
@@ -193,7 +214,8 @@ def deblur(model: nn.Module, x: Any, *, tile: int | None = None, tile_overlap: i
     Args:
         model: a :class:`~camdeblur.nets.base.Deblurrer` (or any module mapping (B,3,H,W) -> (B,3,H,W)
             or to a list whose last element is the full-resolution image). It is moved to ``device``
-            once and used under ``torch.no_grad``; its train/eval mode is left as it is.
+            once and used under ``torch.no_grad``; its train/eval mode is left as it is. Eval-mode
+            submodules with a fused inference path (NAFNet's ``fast()``) run it (see :func:`fast_path`).
         x: (B,C,H,W) or (C,H,W) float tensor in [0,1]; or a numpy array HxWx3 / HxW / HxWx1 / HxWx4
             (uint8, uint16 or float in [0,1]). Grey images are run as RGB and averaged back; an alpha
             channel (HxWx4) is kept aside and returned unchanged.
@@ -227,7 +249,7 @@ def deblur(model: nn.Module, x: Any, *, tile: int | None = None, tile_overlap: i
     kw = dict(tile=tile, overlap=tile_overlap, precision=precision, device=dev, batch_tiles=max(1, int(batch_tiles)),
               progress=progress)
 
-    with torch.no_grad():
+    with torch.no_grad(), fast_path(model):
         if isinstance(x, torch.Tensor):
             if not x.is_floating_point():
                 raise CamdeblurError(f"tensor input must be float in [0, 1], got {x.dtype}",

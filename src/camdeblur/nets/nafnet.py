@@ -69,6 +69,15 @@ class LocalAvgPool2d(nn.Module):
         return f"kernel={self.kernel}"
 
 
+def _param_key(p: torch.Tensor) -> tuple:
+    """Cache key of a weight: storage, in-place version, device, dtype.
+
+    Tensors created under ``torch.inference_mode`` have no version counter; for them only an
+    exchanged tensor (``load_state_dict`` into new storage) is detected.
+    """
+    return p.data_ptr(), (-1 if p.is_inference() else p._version), p.device, p.dtype
+
+
 class NAFBlock(nn.Module):
     """NAFNet block: LN -> 1x1 -> depthwise 3x3 -> SimpleGate -> SCA -> 1x1, then an FFN with SimpleGate.
 
@@ -118,7 +127,7 @@ class NAFBlock(nn.Module):
         cache = getattr(self, "_fold_cache", None)
         if cache is not None and torch.compiler.is_compiling():
             return cache[1]  # traced graphs take the folded weights as constants (fast() fills the cache)
-        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
+        key = tuple(_param_key(p) for p in params)
         if cache is not None and cache[0] == key:
             return cache[1]
         with torch.no_grad():
@@ -288,6 +297,7 @@ class NAFNet(Deblurrer):
             self.decoders.append(nn.Sequential(*[NAFBlock(chan) for _ in range(num)]))
         self.padder_size = 2 ** len(self.encoders)
         self._fast = False
+        self.register_load_state_dict_post_hook(_drop_fast_caches)
 
     def fast(self, enable: bool = True, *, onednn: bool = True) -> "NAFNet":
         """Switch eval forwards (``eval()`` and no autograd) to the fused inference path. Returns ``self``.
@@ -320,6 +330,11 @@ class NAFNet(Deblurrer):
                     m._packed()
         return self
 
+    @property
+    def fast_enabled(self) -> bool:
+        """Whether :meth:`fast` is on (used by :func:`camdeblur.engine.inference.fast_path`)."""
+        return self._fast
+
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         ph = (self.padder_size - h % self.padder_size) % self.padder_size
@@ -349,7 +364,7 @@ class NAFNet(Deblurrer):
         cache = getattr(conv, "_fast_cache", None)
         if cache is not None and torch.compiler.is_compiling():
             return cache[1]
-        key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.device, conv.weight.dtype)
+        key = _param_key(conv.weight)
         if cache is None or cache[0] != key:
             with torch.no_grad():
                 wt = conv.weight[:, :, 0, 0]
@@ -392,6 +407,17 @@ class NAFNet(Deblurrer):
                 x = blk.forward_fast(x)
         x = self.ending(nchw(x)) + inp
         return x[:, :, :h, :w].contiguous()
+
+
+def _drop_fast_caches(module: nn.Module, incompatible_keys=None) -> None:
+    """Forget folded/packed weights after ``load_state_dict`` (in-place loads into inference tensors
+    keep their storage and have no version counter, so the cache keys alone cannot see them)."""
+    for m in module.modules():
+        for name in ("_fold_cache", "_onednn_cache", "_fast_cache"):
+            if name in m.__dict__:
+                del m.__dict__[name]
+    if getattr(module, "_fast", False):
+        module.fast(True, onednn=all(b._fast_onednn for b in module.modules() if isinstance(b, NAFBlock)))
 
 
 class NAFNetLocal(NAFNet):
