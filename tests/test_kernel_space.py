@@ -27,7 +27,7 @@ def test_kl_divergence():
 
 def test_loss_terms_and_vae_sampling():
     torch.manual_seed(0)
-    net = he_init_(create_model("kernel_wizard_tiny_vae"))
+    net = he_init_(create_model("kernel_wizard_tiny_vae"), zero_residual=False)
     x, y = torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40)
     g = torch.Generator().manual_seed(0)
     out = kernel_space_loss(net, x, y, kl_weight=0.1, generator=g)
@@ -135,53 +135,52 @@ def test_cli_transfer_and_sample(tmp_path):
 
 
 # ----------------------------------------------------------------------------- learning test
-LEARN_STEPS = 20
+LEARN_STEPS = 300
+MIN_GAIN = 1.5
+MIN_IDENTITY = 30.0
 
 
 def test_learns_blur_transfer_on_uniform_domain(photos):
-    """Training on the simulator's uniform-PSF domain, evaluated by blur transfer to held-out images
-    with held-out PSFs at sizes that are not multiples of 128 (100x150 sources, 90x131 targets).
+    """Issue 5: on the simulator's uniform-PSF domain, blur transfer to held-out images with held-out
+    PSFs, at sizes that are not multiples of the kernel grid (100x150 sources, 90x131 targets).
 
-    NOT YET the issue's ">= 3 dB" criterion. Measured on this machine: 40 steps of kernel_wizard_tiny
-    (nf 8) took the transfer gain from -7.50 dB (He-initialised, untrained) to -0.08 dB, and 150 steps
-    (batch 4) ended at -0.01 dB: the tiny model learns to keep content (F(x^, G(x, x)) ~ x^, 52.9 dB)
-    but not to blur. Likely cause: with nf 8 the H/4 trunk carries 8 values per 16 pixels, too few to
-    rebuild a full-resolution RGB blur residual; a quick nf 32 probe (100 steps) also stayed at the identity (loss/identity-loss 1.006).
-    So this test asserts what was measured (training moves far from the untrained operator and keeps
-    content), which still catches a broken loss, optimiser or kernel path.
+    kernel_wizard_small, 300 steps of batch 4 at 64 px (the module's default recipe). Untrained, F is
+    the identity (gain 0). Measured on this machine (1 thread): see MIN_GAIN / the report; the issue's
+    >= 3 dB figure is reached by ``benchmarks/kernel_space_transfer.py`` with longer training.
     """
     from camdeblur.methods.supervised import CachedPairs
     from camdeblur.sim import SimulatedPairs
     from camdeblur.sim.psf import psf_from_meta
 
     photos = [str(p) for p in photos]
-    train_ph, test_ph = photos[:6], photos[-3:]
-    data = CachedPairs(SimulatedPairs(camera="uniform", photos=train_ph, size=144, length=12, seed=0), 128, True)
-    held = SimulatedPairs(camera="uniform", photos=test_ph, size=(100, 150), length=4, seed=99, full_meta=True)
+    train_ph, test_ph = photos[:-4], photos[-4:]
+    data = CachedPairs(SimulatedPairs(camera="uniform", photos=train_ph, size=96, length=96, seed=0), 64, True)
+    held = SimulatedPairs(camera="uniform", photos=test_ph, size=(100, 150), length=6, seed=99, full_meta=True)
     items = [held[i] for i in range(len(held))]
     psfs = [psf_from_meta(it["meta"]) for it in items]
-    targets = [items[(i + 1) % len(items)]["sharp"][:, :90, :131] for i in range(len(items))]
+    tgt = SimulatedPairs(camera="uniform", photos=test_ph, size=(90, 131), length=6, seed=77)
+    targets = [tgt[i]["sharp"] for i in range(len(tgt))]
 
     cfg = KernelSpaceConfig()
-    cfg.train.steps, cfg.train.batch_size, cfg.train.optim.lr = LEARN_STEPS, 2, 2e-3
-    cfg.train.val_every, cfg.train.log_every, cfg.train.progress = 0, 10, False
+    cfg.train.steps = LEARN_STEPS
+    cfg.train.val_every, cfg.train.log_every, cfg.train.progress = 0, 100, False
     torch.manual_seed(0)
-    untrained = he_init_(create_model("kernel_wizard_tiny"))
+    untrained = he_init_(create_model(cfg.model.arch))
     before = evaluate_transfer(untrained, items, targets, psfs)
     torch.manual_seed(0)
     model = train(cfg, None, dataset=data)["model"]
     after = evaluate_transfer(model, items, targets, psfs)
     print("before", before, "after", after)
-    assert after["gain"] > before["gain"] + 1.0
-    assert after["psnr_identity"] > before["psnr_identity"] + 3.0
-    assert after["psnr_identity"] > 30.0
+    assert abs(before["gain"]) < 1e-6  # F starts as the exact identity
+    assert after["gain"] > MIN_GAIN
+    assert after["psnr_identity"] > MIN_IDENTITY
 
 
 def test_retrieve_kernel_improves_fit_and_freezes_f():
     from camdeblur.methods.kernel_space import retrieve_kernel
 
     torch.manual_seed(0)
-    net = he_init_(create_model("kernel_wizard_tiny"))
+    net = he_init_(create_model("kernel_wizard_tiny"), zero_residual=False)
     x = torch.rand(1, 3, 32, 40)
     # a y that some kernel explains exactly: F(x, k_true)
     k_true = torch.rand(1, 64, 1, 1) * 30
