@@ -47,6 +47,8 @@ def test_bench_two_cameras_resume_and_settings_guard(tmp_path):
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["rows"] == res["rows"] and set(on_disk) >= {"rows", "config", "seconds", "converter_validation"}
     assert "simulated camera 'gopro'" in on_disk["config"]["known_domain"]
+    kt = on_disk["known_domain_test"]
+    assert set(kt) == {"input_psnr", "direct_psnr"} and 10 < kt["input_psnr"] < 60
     md = (tmp_path / "results.md").read_text()
     assert "| rsblur | blur2blur |" in md and "classifier (Acc2)" in md
 

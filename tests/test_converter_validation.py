@@ -83,3 +83,19 @@ def test_classifier_any_size_and_bad_input():
     assert clf(torch.rand(2, 3, 37, 31)).shape == (2,)
     with pytest.raises(ValueError):
         cv.train_blur_classifier(torch.rand(0, 3, 16, 16), torch.rand(2, 3, 16, 16))
+
+
+def test_discriminator_tiles():
+    """With ``crop`` the judge averages non-overlapping tiles of that size (each seen at its three scales)."""
+    class TileSizeD(nn.Module):  # logit = 1 if the finest scale it sees is <= 32 px, else -1
+        def __init__(self):
+            super().__init__()
+            self.p = nn.Parameter(torch.zeros(()))
+
+        def forward(self, xs):
+            return [torch.full((x.shape[0], 1, 2, 2), 1.0 if xs[-1].shape[-1] <= 32 else -1.0) + self.p for x in xs]
+
+    x = torch.rand(3, 3, 96, 64)
+    assert cv.discriminator_fraction_known(TileSizeD(), x) == 0.0
+    assert cv.discriminator_fraction_known(TileSizeD(), x, crop=32) == 1.0
+    assert cv._tiles(x[0], 32).shape == (6, 3, 32, 32) and cv._tiles(x[0], 128).shape == (1, 3, 96, 64)

@@ -6,7 +6,8 @@ share of images they take for K, on the camera's blurry *inputs* and on the *con
 
 - **Acc1**, the trained Blur2Blur discriminator (:func:`discriminator_fraction_known`): an image counts
   as K when its mean PatchGAN logit over all patches and the three scales is above ``threshold``
-  (0 = the decision boundary of both the hinge and the log-likelihood GAN losses).
+  (0 = the decision boundary of both the hinge and the log-likelihood GAN losses), judged on tiles of
+  the training crop size (``d_crop``) when the images are larger.
 - **Acc2**, an independent classifier (:class:`BlurDomainClassifier`, a small CNN standing in for the
   paper's ResNet18) trained from scratch to tell K from the camera's blur (K vs B), never having seen
   the translator (:func:`train_blur_classifier`). Its accuracy on held-out K and B images (other photos
@@ -139,28 +140,51 @@ def classifier_accuracy(classifier: nn.Module, known: torch.Tensor, other: torch
     return 0.5 * (fraction_known(classifier, known) + 1.0 - fraction_known(classifier, other))
 
 
+def _tiles(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """Non-overlapping ``crop x crop`` tiles of one (3,H,W) image (the whole image if it is smaller)."""
+    _, H, W = x.shape
+    if H <= crop or W <= crop:
+        return x[None]
+    return torch.stack([x[:, a:a + crop, b:b + crop] for a in range(0, H - crop + 1, crop)
+                        for b in range(0, W - crop + 1, crop)])
+
+
 @torch.no_grad()
-def discriminator_scores(discriminator: nn.Module, images: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+def discriminator_scores(discriminator: nn.Module, images: torch.Tensor, batch_size: int = 8,
+                         crop: int | None = None) -> torch.Tensor:
     """Per-image mean PatchGAN logit (N,) over all patches of the three scales (the image and its 1/2, 1/4
-    bilinear downsamples, as the shared Blur2Blur discriminator sees K)."""
+    bilinear downsamples, as the shared Blur2Blur discriminator sees K).
+
+    ``crop``: judge non-overlapping tiles of the discriminator's training crop size and average them. A
+    PatchGAN sees a fixed patch, so its 1/4-scale view of a 192-px image differs from that of a 48-px training
+    crop; without tiling its logits on larger images are not calibrated to the training decision boundary.
+    """
     from camdeblur.methods.blur2blur import as_scales
 
     dev = next(discriminator.parameters()).device
     was = discriminator.training
     discriminator.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(dev).float()
-        s = discriminator(as_scales(x))
-        maps = s if isinstance(s, (list, tuple)) else [s]
-        out.append(torch.stack([m.flatten(1).mean(1) for m in maps], 1).mean(1).float().cpu())
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        out = []
+        for i in range(0, len(x), batch_size):
+            s = discriminator(as_scales(x[i:i + batch_size].to(dev).float()))
+            maps = s if isinstance(s, (list, tuple)) else [s]
+            out.append(torch.stack([m.flatten(1).mean(1) for m in maps], 1).mean(1).float().cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    if crop:
+        res = torch.stack([score(_tiles(img, int(crop))).mean() for img in images]) if len(images) else torch.zeros(0)
+    else:
+        res = score(images)
     discriminator.train(was)
-    return torch.cat(out) if out else torch.zeros(0)
+    return res
 
 
-def discriminator_fraction_known(discriminator: nn.Module, images: torch.Tensor, threshold: float = 0.0) -> float:
-    """Share of ``images`` whose mean discriminator logit is above ``threshold`` (= judged K)."""
-    return float((discriminator_scores(discriminator, images) > threshold).float().mean())
+def discriminator_fraction_known(discriminator: nn.Module, images: torch.Tensor, threshold: float = 0.0,
+                                 crop: int | None = None) -> float:
+    """Share of ``images`` whose mean discriminator logit (over ``crop`` tiles if given) is above ``threshold``."""
+    return float((discriminator_scores(discriminator, images, crop=crop) > threshold).float().mean())
 
 
 @torch.no_grad()
@@ -178,7 +202,8 @@ def _translate(translator: nn.Module, y: torch.Tensor, batch_size: int = 8) -> t
 def validate_converter(translator: nn.Module | None, discriminator: nn.Module | None, test_blurry: torch.Tensor,
                        test_known: torch.Tensor, train_known: torch.Tensor | None = None,
                        train_blurry: torch.Tensor | None = None, classifier: ClassifierConfig | None = None,
-                       converted: torch.Tensor | None = None, threshold: float = 0.0) -> dict[str, Any]:
+                       converted: torch.Tensor | None = None, threshold: float = 0.0,
+                       d_crop: int | None = None) -> dict[str, Any]:
     """The Table 6 numbers as shares in [0, 1].
 
     Args:
@@ -191,6 +216,7 @@ def validate_converter(translator: nn.Module | None, discriminator: nn.Module | 
             they must come from other photos than the test images.
         classifier: its settings.
         converted: precomputed ``G_t(test_blurry)`` (skips running the translator).
+        d_crop: the discriminator's training crop: it judges tiles of that size (see :func:`discriminator_scores`).
 
     Returns ``{"discriminator": {"input", "converted", "known", "threshold", "mean_logit": {...}},
     "classifier": {"input", "converted", "known", "heldout_accuracy", "config"}, "images": N}``;
@@ -205,10 +231,11 @@ def validate_converter(translator: nn.Module | None, discriminator: nn.Module | 
     test_blurry, test_known = test_blurry.detach().float().cpu(), test_known.detach().float().cpu()
     report: dict[str, Any] = {"images": int(len(test_blurry)), "discriminator": None, "classifier": None}
     if discriminator is not None:
-        s = {k: discriminator_scores(discriminator, v) for k, v in
+        s = {k: discriminator_scores(discriminator, v, crop=d_crop) for k, v in
              (("input", test_blurry), ("converted", converted), ("known", test_known))}
         report["discriminator"] = {**{k: float((v > threshold).float().mean()) for k, v in s.items()},
-                                   "threshold": threshold, "mean_logit": {k: float(v.mean()) for k, v in s.items()}}
+                                   "threshold": threshold, "tile": d_crop,
+                                   "mean_logit": {k: float(v.mean()) for k, v in s.items()}}
     if train_known is not None and train_blurry is not None:
         cfg = classifier or ClassifierConfig()
         dev = next(discriminator.parameters()).device if discriminator is not None else torch.device("cpu")

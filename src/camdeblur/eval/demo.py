@@ -208,8 +208,8 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, resume: bool = True
             via = net.deblur(translated)
         rows += [_row(camera, "input", blur, sharp, cfg.niqe_model), _row(camera, "direct", direct, sharp, cfg.niqe_model),
                  _row(camera, "blur2blur", via, sharp, cfg.niqe_model)]
-        judged[camera] = {"input": discriminator_fraction_known(D, blur),
-                          "translated": discriminator_fraction_known(D, translated)}
+        judged[camera] = {"input": discriminator_fraction_known(D, blur, crop=cfg.translator_crop),
+                          "translated": discriminator_fraction_known(D, translated, crop=cfg.translator_crop)}
         j = int(torch.argmax(psnr_gain(direct, via, sharp)))  # the test frame where Blur2Blur helps most
         panels.append([_to_hwc(x[j]) for x in (blur, translated, direct, via, sharp)])
     if panels:
