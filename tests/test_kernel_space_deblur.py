@@ -21,6 +21,12 @@ TINY_DIPS = dict(x_dip=ImageDIPConfig(input_channels=4, channels=(8, 8, 8), skip
                  k_dip=KernelDIPConfig(input_channels=4, nf=4, blocks=1))
 
 
+def _random_f(arch="kernel_wizard_small"):
+    """A random KernelWizard whose F is not the identity (He init without zeroing F's last conv)."""
+    torch.manual_seed(0)
+    return he_init_(create_model(arch), zero_residual=False)
+
+
 def _psnr(a, b):
     return float(10 * torch.log10(1 / F.mse_loss(a.clamp(0, 1), b)))
 
@@ -134,10 +140,10 @@ def test_config_validation_and_presets():
 
 
 # ------------------------------------------------------------------------------------------ optimisation
-@pytest.mark.parametrize("name", ["fast", "original"])
-def test_shapes_odd_size_and_frozen_model(name):
-    torch.manual_seed(0)
-    model = he_init_(create_model("kernel_wizard_tiny"))
+@pytest.mark.parametrize("name,arch,grid", [("fast", "kernel_wizard_small", (2, 1)), ("original", "kernel_wizard_small", (2, 1)),
+                                            ("fast", "kernel_wizard_tiny", (1, 1))])
+def test_shapes_odd_size_and_frozen_model(name, arch, grid):
+    model = _random_f(arch)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     y = torch.rand(2, 3, 37, 31)
@@ -148,7 +154,7 @@ def test_shapes_odd_size_and_frozen_model(name):
     x, k, hist = blind_deblur(model, y, preset(name, **over), reference=torch.rand(2, 3, 37, 31),
                               progress=lambda i, n: calls.append((i, n)))
     assert x.shape == y.shape and 0 <= x.min() and x.max() <= 1
-    assert k.shape == (2, model.kernel_dim, 1, 1)
+    assert k.shape == (2, model.kernel_dim, *grid)  # 37x31 on the model's kernel grid (stride 32 or 128)
     assert {h["image"] for h in hist} == {0, 1}
     assert [h["step"] for h in hist if h["image"] == 0] == [0, 1, 2, 3]
     assert all(np.isfinite(h["psnr"]) and np.isfinite(h["loss"]) for h in hist)
@@ -159,11 +165,10 @@ def test_shapes_odd_size_and_frozen_model(name):
 
 
 def test_loss_terms_match_definition():
-    torch.manual_seed(0)
-    model = he_init_(create_model("kernel_wizard_tiny")).eval()
+    model = _random_f().eval()
     cfg = preset("fast")
     y, x = torch.rand(1, 3, 40, 36), torch.rand(1, 3, 40, 36)
-    k = torch.rand(1, model.kernel_dim, 1, 1)
+    k = torch.rand(1, model.kernel_dim, 2, 2)
     t = blind_deblur_loss(model, y, x, k, cfg)
     assert torch.allclose(t["kernel"], k.norm())
     expect = t["data"] + cfg.kernel_weight * k.norm() + cfg.prior_weight * hyper_laplacian_prior(x, cfg.prior_alpha)
@@ -173,10 +178,10 @@ def test_loss_terms_match_definition():
 @pytest.mark.parametrize("schedule", ["joint", "alternate"])
 def test_data_term_decreases_through_trained_like_operator(schedule):
     """Through a frozen random KernelWizard the objective and its data term go down."""
-    torch.manual_seed(0)
-    model = he_init_(create_model("kernel_wizard_tiny"))
+    model = _random_f()
     y = torch.rand(1, 3, 48, 40)
-    cfg = preset("fast", steps=30, log_every=30, schedule=schedule, k_steps=2, x_init="blurry", k_init="identity")
+    cfg = preset("fast", steps=20 if schedule == "joint" else 10, log_every=5, schedule=schedule, k_steps=2,
+                 x_init="blurry", k_init="identity")
     _, _, hist = blind_deblur(model, y, cfg)
     assert hist[-1]["loss"] < 0.8 * hist[0]["loss"]
     assert hist[-1]["data"] < hist[0]["data"]
@@ -204,8 +209,7 @@ def test_fast_preset_deblurs_a_representable_blur(photos):
 
 
 def test_deblurrer_start_and_given_kernel():
-    torch.manual_seed(0)
-    model = he_init_(create_model("kernel_wizard_tiny"))
+    model = _random_f()
     y = torch.rand(1, 3, 40, 44)
     deblurrer = create_model("nafnet_tiny").eval()
     with pytest.raises(camdeblur.CamdeblurError, match="deblurrer"):
@@ -215,9 +219,12 @@ def test_deblurrer_start_and_given_kernel():
     from camdeblur.engine.inference import deblur
 
     assert torch.allclose(x, deblur(deblurrer, y).clamp(0, 1), atol=1e-6)  # 0 steps: x is the deblurrer's output
-    k0 = torch.rand(1, model.kernel_dim, 1, 1)
+    k0 = torch.rand(1, model.kernel_dim, 2, 2)
     _, k, _ = blind_deblur(model, y, preset("fast", steps=0), k_init=k0)
     assert torch.equal(k, k0)
+    # a kernel of another grid size is resampled to this image's grid (1 x 1 -> 2 x 2: constant)
+    _, k, _ = blind_deblur(model, y, preset("fast", steps=0), k_init=k0[..., :1, :1])
+    assert k.shape == k0.shape and torch.equal(k, k0[..., :1, :1].expand_as(k0))
     with pytest.raises(camdeblur.CamdeblurError, match="k_init"):
         blind_deblur(model, y, preset("fast", steps=0), k_init=torch.rand(1, 3, 1, 1))
 
@@ -237,9 +244,8 @@ def test_rejects_bad_inputs():
 def kernel_model(tmp_path):
     from camdeblur.nets import save_model
 
-    torch.manual_seed(0)
     path = tmp_path / "kw.safetensors"
-    save_model(he_init_(create_model("kernel_wizard_tiny")), path)
+    save_model(_random_f(), path)
     return path
 
 

@@ -162,8 +162,6 @@ def _deblur_config(args):
 def run_deblur(args) -> int:
     import sys
 
-    import torch
-
     import camdeblur
     from camdeblur.cli.deblur import _progress, _refuse_inputs, _report, plan_images
     from camdeblur.errors import CamdeblurError
@@ -193,7 +191,8 @@ def run_deblur(args) -> int:
     records: list[str] = []
     done = skipped = 0
     errors: list[str] = []
-    total = cfg.steps + cfg.warmup_steps * ((cfg.x_param == "dip") + (cfg.k_param == "dip"))
+    total = cfg.steps * (cfg.k_steps if cfg.schedule == "alternate" else 1)
+    total += cfg.warmup_steps * ((cfg.x_param == "dip") + (cfg.k_param == "dip"))
     with _progress(len(pairs), "images") as bar:
         for src, dst in pairs:
             try:
@@ -233,7 +232,6 @@ def run_deblur(args) -> int:
     if errors:
         summary += f", {len(errors)} failed"
     print(summary, file=sys.stderr)
-    del torch
     return 1 if errors else 0
 
 

@@ -401,7 +401,8 @@ def blind_deblur(model, blurry: torch.Tensor, config: BlindDeblurConfig | str | 
         progress: ``progress(done, total)`` after every optimisation step (warm-up included).
 
     Returns:
-        ``(x, k, history)``: x (B, C, H, W) in [0, 1], k (B, kernel_dim, ceil(H/128), ceil(W/128)),
+        ``(x, k, history)``: x (B, C, H, W) in [0, 1], k (B, kernel_dim, ceil(H/s), ceil(W/s)) with s the
+        model's ``kernel_stride`` (128 for the official layout),
         history a list of dicts (``image``, ``step``, ``phase``, ``seconds``, ``loss``, ``data``,
         ``kernel``, ``prior``, ``psnr_reblur`` = PSNR(F(x, k), y), and ``psnr`` with ``reference``).
         ``seconds`` counts from the start of that image's run (start guesses and warm-up included,
@@ -459,7 +460,8 @@ def _run(model, y, cfg, deblurrer, k_given, ref, tick, t0, gen, dev):
         x0 = _start_image(y, cfg, deblurrer)
         if k_given is not None:
             k0 = k_given.to(dev, torch.float32)
-            grid = (-(-y.shape[-2] // 128), -(-y.shape[-1] // 128))
+            stride = getattr(model, "kernel_stride", 128)  # image pixels per kernel-grid cell
+            grid = (-(-y.shape[-2] // stride), -(-y.shape[-1] // stride))
             if k0.dim() != 4 or k0.shape[1] != model.kernel_dim:
                 raise CamdeblurError(f"k_init must be (1, {model.kernel_dim}, h, w), got {tuple(k0.shape)}")
             from camdeblur.nets.kernel_wizard import resample_kernel
