@@ -18,11 +18,17 @@ Variants:
   fast+compile   (``--compile``) ``torch.compile(model.fast())`` (traces the portable path; needs a
                  C++ compiler; compile time is printed, not counted)
 
+What was tried on this machine (2026-11-25, shared and loaded, so only relative numbers): the
+oneDNN ``fast`` path beat ``fast_portable`` by ~5-10% and ``official`` by ~1.6x at 256x256 (1.7x at
+1280x720); ``torch.compile`` of the fast path (default, ``freezing``, ``max-autotune``: 1-4 minutes of
+compilation) was not faster than ``fast`` in the same runs, so ``model.deblur`` uses eager ``fast``.
+
 Weights are the default init with beta/gamma/LayerNorm parameters perturbed (seeded) so that every
 block contributes and the numerical comparison against ``official`` is meaningful.
 
     python benchmarks/nafnet_speed.py                      # 1 and 2 threads, 7 rounds, throughput table
     python benchmarks/nafnet_speed.py --threads 2 --rounds 9 --compile
+    python benchmarks/nafnet_speed.py --threads 2 --rounds 5         # the issue-4 target figure
 """
 
 from __future__ import annotations
