@@ -87,10 +87,11 @@ def _mini_translator() -> list[str]:
 class BenchPreset:
     """Settings of one benchmark run (all stages). ``steps`` are optimizer steps.
 
-    Mini budget (two unknown cameras, one thread per process): 4 deblurrer stages x 4000 steps and
-    2 translator stages x 8000 steps. Measured step costs on the shared 2-core machine under load
-    (load average 4-5, 1 thread): deblurrer 0.20 s, translator 0.13 s (batch 8, 48 px) -> ~90 min; a quiet
-    machine is 2-3x faster -> 35-47 min plus ~3 min of renders, evaluation and the classifiers.
+    Mini budget (two unknown cameras, one thread): 4 deblurrer stages x 3000 steps and 2 translator stages
+    x 6000 steps. Measured on the shared 2-core machine under load (load average 6-7, OMP_NUM_THREADS=1,
+    quarter-length run): s/step known-domain 0.39, synthetic 0.43, supervised 0.32, translator 0.18-0.25
+    (batch 8, 48 px); renders + evaluation + classifiers ~250 s. That is ~2 h at this budget under such
+    load; a quiet machine is 3-5x faster (developer notes) -> ~25-40 min.
     """
 
     crop: int = 48                       # training crop of every stage
@@ -101,10 +102,10 @@ class BenchPreset:
     cache: int = 256                     # simulated training items rendered once and reused (0 = on the fly)
     test_size: int = 192                 # test crops (>= 192 so NIQE has two 96-px blocks)
     test_items: int = 24                 # test pairs per camera
-    deblurrer_steps: int = 4000          # x4 stages (known, synthetic, supervised per camera)
+    deblurrer_steps: int = 3000          # x4 stages (known, synthetic, supervised per camera)
     deblurrer_sets: list[str] = field(default_factory=_mini_deblurrer)
     synthetic_size: list[int] = field(default_factory=lambda: [3, 15])   # linear motion kernel lengths (px)
-    translator_steps: int = 8000         # per camera
+    translator_steps: int = 6000         # per camera
     translator_config: str | None = None  # Blur2Blur YAML applied before translator_sets
     translator_sets: list[str] = field(default_factory=_mini_translator)
     classifier: dict[str, Any] = field(default_factory=lambda: {"steps": 300, "batch_size": 16, "crop": 48, "width": 16})
