@@ -135,18 +135,21 @@ def test_cli_transfer_and_sample(tmp_path):
 
 
 # ----------------------------------------------------------------------------- learning test
-LEARN_STEPS = 300
-MIN_GAIN = 1.5
-MIN_IDENTITY = 30.0
+LEARN_STEPS = 400
+MIN_GAIN = 2.0  # measured +2.68 dB (1 thread; 91 s on the busy shared machine)
+MIN_IDENTITY = 33.0  # measured 35.2 dB
+MAX_KERNEL_AGREEMENT = 100.0  # F(x^, G(x, y)) vs F(x^, G(x, x)); ~150 dB when F ignores k
 
 
 def test_learns_blur_transfer_on_uniform_domain(photos):
     """Issue 5: on the simulator's uniform-PSF domain, blur transfer to held-out images with held-out
     PSFs, at sizes that are not multiples of the kernel grid (100x150 sources, 90x131 targets).
 
-    kernel_wizard_small, 300 steps of batch 4 at 64 px (the module's default recipe). Untrained, F is
-    the identity (gain 0). Measured on this machine (1 thread): see MIN_GAIN / the report; the issue's
-    >= 3 dB figure is reached by ``benchmarks/kernel_space_transfer.py`` with longer training.
+    kernel_wizard_small, 400 steps of batch 4 at 64 px (the module's default recipe). Untrained, F is
+    the identity (gain 0). Measured: +2.68 dB, content 35.2 dB. Longer runs (600 steps) reached
+    +3.4 to +4.6 dB; the issue's >= 3 dB figure is measured by ``benchmarks/kernel_space_transfer.py``.
+    Known weakness: whether G's kernel stays informative (vs F learning a generic blur) varies between
+    runs; the last assert catches a fully kernel-independent F.
     """
     from camdeblur.methods.supervised import CachedPairs
     from camdeblur.sim import SimulatedPairs
@@ -174,6 +177,14 @@ def test_learns_blur_transfer_on_uniform_domain(photos):
     assert abs(before["gain"]) < 1e-6  # F starts as the exact identity
     assert after["gain"] > MIN_GAIN
     assert after["psnr_identity"] > MIN_IDENTITY
+    # the blur comes from the kernel, not a generic blur baked into F: F(x^, G(x, y)) != F(x^, G(x, x))
+    from camdeblur.eval.metrics import psnr
+
+    with torch.no_grad():
+        it, t = items[0], targets[0][None]
+        blurred = model.apply_kernel(t, model(it["sharp"][None], it["blur"][None])[0])
+        kept = model.apply_kernel(t, model(it["sharp"][None], it["sharp"][None])[0])
+    assert float(psnr(blurred.clamp(0, 1), kept.clamp(0, 1))) < MAX_KERNEL_AGREEMENT
 
 
 def test_retrieve_kernel_improves_fit_and_freezes_f():

@@ -21,6 +21,8 @@ from pathlib import Path
 TARGETS: dict[str, tuple[str, str, str, str]] = {
     "deblurrer": ("camdeblur.methods.supervised", "SupervisedConfig", "train",
                   "a deblurring network on paired data (folders or the camera simulator)"),
+    "kernels": ("camdeblur.methods.kernel_space", "KernelSpaceConfig", "train",
+                "the encoded blur-kernel space (kernel extractor G + blur operator F) on paired data"),
 }
 
 

@@ -5,9 +5,10 @@ Training fits the kernel extractor G and the blur operator F jointly on aligned 
 head, whose sigma is used directly as a standard deviation, as in the official code). The optimiser
 follows the paper/official GOPRO options (Adam beta1 0.9, beta2 0.99, cosine annealing to 1e-8) but
 with lr 2e-3 (official 1e-4 over 600k steps of batch 16 at 256 px) and, by default, the CPU model
-``kernel_wizard_small`` on 64-px crops, He init with F starting as the exact identity, and 10% of
-pairs replaced by sharp/sharp (delta-PSF) pairs; see ``nets.kernel_wizard.kernel_wizard_small`` for
-why the official layout does not learn at CPU sizes.
+``kernel_wizard_small`` on 64-px crops, He init with F starting as the exact identity and G's first
+conv starting as a (scaled) difference of y and x features, and 20% of pairs replaced by sharp/sharp
+(delta-PSF) pairs; see ``nets.kernel_wizard.kernel_wizard_small`` and ``nets.kernel_wizard.he_init_``
+for why the official layout and init do not learn at CPU sizes.
 It runs on the shared :class:`camdeblur.engine.Trainer` (run folder, JSONL metrics, resume)::
 
     from camdeblur.engine.config import load_config
@@ -50,7 +51,7 @@ class LossConfig:
     charbonnier_eps: float = field(default=1e-3, metadata={"help": "Charbonnier epsilon (official 'cb' criterion)"})
     kl_weight: float = field(default=0.0, metadata={
         "help": "weight of KL(N(mean, sigma^2) || N(0, 1)) for the VAE head (official GOPRO options: 0.0)"})
-    identity_prob: float = field(default=0.1, metadata={
+    identity_prob: float = field(default=0.2, metadata={
         "help": "fraction of training pairs replaced by sharp/sharp pairs (the delta PSF: teaches F(x, G(x, x)) = x,\n"
                 "so transfer from an unblurred source keeps content; not in the paper, 0 = off)"})
 
