@@ -212,7 +212,8 @@ class NAFBlock(nn.Module):
         """:meth:`forward_fast` with oneDNN primitives and fused post-ops (CPU float32 only).
 
         Per block: LayerNorm; two 1x1 GEMMs (the SimpleGate halves, bias fused); depthwise 3x3 of
-        the first half; depthwise 3x3 of the second half with the gate product as a post-op; for
+        the first half; depthwise 3x3 of the second half with the gate product requested as a binary
+        post-op; for
         batch 1 with global pooling the SCA channel scale is folded into the conv3 weight (it scales
         conv3's input channels), otherwise applied in place; conv3 GEMM with bias and residual add
         fused; LayerNorm; conv4 halves with the gate fused; conv5 GEMM with bias and residual fused.
@@ -220,6 +221,7 @@ class NAFBlock(nn.Module):
         f = self._folded()
         pk = self._packed()
         ops = torch.ops.mkldnn
+        inp = inp.contiguous()
         b, h, w, c = inp.shape
         m = b * h * w
         one = [1, 1]
