@@ -121,3 +121,15 @@ def test_compiled_fast_path_matches_reference():
         ref = net(x)
         out = torch.compile(net.fast())(x)
     assert (out - ref).abs().max().item() < TOL
+
+
+@pytest.mark.parametrize("band_bytes", [1, 3000, 1 << 30])
+def test_banded_upsample_add_equals_pixel_shuffle(band_bytes):
+    net = _net()
+    x = torch.randn(2, 7, 5, 32)  # decoder input of ups[0] (B,H,W,C), 7 rows -> uneven bands
+    skip = torch.randn(2, 14, 10, 16)
+    with torch.inference_mode():
+        ref = net.ups[0](x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) + skip  # official conv + PixelShuffle
+        out = net._up_add(0, x, skip, band_bytes=band_bytes)
+    assert out.is_contiguous() and out.shape == ref.shape
+    assert (out - ref).abs().max().item() < 1e-5

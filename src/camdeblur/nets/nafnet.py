@@ -375,14 +375,28 @@ class NAFNet(Deblurrer):
             cache = conv._fast_cache = (key, wt)
         return cache[1]
 
-    def _up_add(self, i: int, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        """ups[i](x) + skip on channels-last (B,H,W,C) -> (B,2H,2W,C/2); the PixelShuffle is the add's read pattern."""
+    def _up_add(self, i: int, x: torch.Tensor, skip: torch.Tensor, band_bytes: int = 2 << 20) -> torch.Tensor:
+        """ups[i](x) + skip on channels-last (B,H,W,C) -> (B,2H,2W,C/2); the PixelShuffle is the add's read pattern.
+
+        Large inputs go in bands of rows so the 4x-channel GEMM output stays around ``band_bytes``
+        (at full resolution this avoids a fresh multi-megabyte temporary per call).
+        """
         b, h, w, _ = x.shape
         wt = self._up_weight(i)
         co = wt.shape[0] // 4
-        u = F.linear(x, wt).view(b, h, w, 2, 2, co).permute(0, 1, 3, 2, 4, 5)
-        # the contiguous skip goes first so the sum comes out contiguous (B,H,2,W,2,c')
-        return (skip.view(b, h, 2, w, 2, co) + u).reshape(b, 2 * h, 2 * w, co)
+        sv = skip.view(b, h, 2, w, 2, co)
+        rows = max(1, band_bytes // max(1, b * w * 4 * co * x.element_size()))
+        if rows >= h or torch.compiler.is_compiling():
+            u = F.linear(x, wt).view(b, h, w, 2, 2, co).permute(0, 1, 3, 2, 4, 5)
+            # the contiguous skip goes first so the sum comes out contiguous (B,H,2,W,2,c')
+            return (sv + u).reshape(b, 2 * h, 2 * w, co)
+        out = None
+        for r in range(0, h, rows):
+            u = F.linear(x[:, r:r + rows], wt).view(b, -1, w, 2, 2, co).permute(0, 1, 3, 2, 4, 5)
+            if out is None:
+                out = torch.empty((b, h, 2, w, 2, co), dtype=torch.promote_types(u.dtype, skip.dtype), device=x.device)
+            torch.add(sv[:, r:r + rows], u, out=out[:, r:r + rows])
+        return out.view(b, 2 * h, 2 * w, co)
 
     def _forward_fast(self, inp: torch.Tensor) -> torch.Tensor:
         h, w = inp.shape[-2:]
