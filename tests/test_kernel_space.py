@@ -135,21 +135,22 @@ def test_cli_transfer_and_sample(tmp_path):
 
 
 # ----------------------------------------------------------------------------- learning test
-LEARN_STEPS = 400
-MIN_GAIN = 2.0  # measured +2.68 dB (1 thread; 91 s on the busy shared machine)
-MIN_IDENTITY = 33.0  # measured 35.2 dB
-MAX_KERNEL_AGREEMENT = 100.0  # F(x^, G(x, y)) vs F(x^, G(x, x)); ~150 dB when F ignores k
+LEARN_STEPS = 600
+MIN_GAIN = 3.0  # the issue's >= 3 dB; measured +5.07/+4.61/+6.00/+4.18 dB (seeds 0-3 of train.seed/torch seed)
+MIN_IDENTITY = 40.0  # content kept: measured 59.5/49.5/61.9/58.8 dB
+MAX_KERNEL_AGREEMENT = 60.0  # mean PSNR of F(x^, G(x, y)) vs F(x^, G(x, x)); measured 37.1/43.1/35.3/37.8 dB,
+#                              ~150 dB when F ignores k (92 dB seen in a run that had nearly stopped using k)
 
 
 def test_learns_blur_transfer_on_uniform_domain(photos):
     """Issue 5: on the simulator's uniform-PSF domain, blur transfer to held-out images with held-out
     PSFs, at sizes that are not multiples of the kernel grid (100x150 sources, 90x131 targets).
 
-    kernel_wizard_small, 400 steps of batch 4 at 64 px (the module's default recipe). Untrained, F is
-    the identity (gain 0). Measured: +2.68 dB, content 35.2 dB. Longer runs (600 steps) reached
-    +3.4 to +4.6 dB; the issue's >= 3 dB figure is measured by ``benchmarks/kernel_space_transfer.py``.
-    Known weakness: whether G's kernel stays informative (vs F learning a generic blur) varies between
-    runs; the last assert catches a fully kernel-independent F.
+    kernel_wizard_small, 600 steps of batch 4 at 64 px (the module's default recipe, 20% delta-PSF pairs).
+    Untrained, F is the identity (gain 0). Measured over 4 seeds: gain +4.18 to +6.00 dB, content >= 49.5 dB;
+    0.047-0.099 s/step at 1 thread on the shared machine (28-59 s of training). The longer-run table is
+    ``benchmarks/kernel_space_transfer.py`` (results in benchmarks/kernel_space.md).
+    The last assert catches an F that learned one generic blur and ignores the kernel.
     """
     from camdeblur.methods.supervised import CachedPairs
     from camdeblur.sim import SimulatedPairs
@@ -178,13 +179,7 @@ def test_learns_blur_transfer_on_uniform_domain(photos):
     assert after["gain"] > MIN_GAIN
     assert after["psnr_identity"] > MIN_IDENTITY
     # the blur comes from the kernel, not a generic blur baked into F: F(x^, G(x, y)) != F(x^, G(x, x))
-    from camdeblur.eval.metrics import psnr
-
-    with torch.no_grad():
-        it, t = items[0], targets[0][None]
-        blurred = model.apply_kernel(t, model(it["sharp"][None], it["blur"][None])[0])
-        kept = model.apply_kernel(t, model(it["sharp"][None], it["sharp"][None])[0])
-    assert float(psnr(blurred.clamp(0, 1), kept.clamp(0, 1))) < MAX_KERNEL_AGREEMENT
+    assert after["psnr_kernel_effect"] < MAX_KERNEL_AGREEMENT
 
 
 def test_retrieve_kernel_improves_fit_and_freezes_f():
