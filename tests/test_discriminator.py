@@ -64,3 +64,21 @@ def test_bad_options():
         create_model("patchgan", norm="group")
     with pytest.raises(CamdeblurError):
         create_model("patchgan")(torch.rand(3, 32, 32))
+
+
+def test_highpass_input(tmp_path):
+    """highpass=True judges x - box3x3(x): blind to a flat colour shift (the raw PatchGAN is not), still
+    sensitive to blur, and the option survives save/load."""
+    torch.manual_seed(0)
+    d = create_model("patchgan_tiny", highpass=True, init="default")
+    raw = create_model("patchgan_tiny", init="default")
+    raw.load_state_dict(d.state_dict())
+    x = torch.rand(2, 3, 40, 40) * 0.5
+    shifted = x + 0.3
+    torch.testing.assert_close(d(shifted), d(x), rtol=1e-4, atol=1e-5)
+    assert (raw(shifted) - raw(x)).abs().max() > 1e-3
+    blurred = torch.nn.functional.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
+    assert (d(blurred) - d(x)).abs().max() > 1e-3
+    e = load_model(weights=save_model(d, tmp_path / "d.safetensors"))
+    assert e.highpass
+    torch.testing.assert_close(d.eval()(x), e(x))

@@ -82,3 +82,24 @@ def test_generator_loss_routes_gradients_to_translator_outputs(no_hub_cache):
     # identity translation at every scale costs no reconstruction
     ident = pyramid(y, [f.shape[-2:] for f in fake])
     assert crit.reconstruction(ident, y).item() == 0.0
+
+
+def test_nearest_pyramid_makes_identity_translator_free(no_hub_cache):
+    """pyramid_mode="nearest" resizes y and k the way MIMO-UNet subsamples its own inputs, so an identity
+    translator has zero reconstruction loss at every scale and D's real/fake coarse scales are made alike;
+    the default bilinear pyramid charges the identity for the resampling mismatch."""
+    from camdeblur.losses.pixel import L1Loss
+    from camdeblur.methods.blur2blur import as_scales, identity_init
+
+    torch.manual_seed(0)
+    g = identity_init(create_model("mimo_unet_tiny"))
+    d = create_model("patchgan_tiny")
+    y = torch.rand(2, 3, 40, 48)
+    fake = as_scales(g(y))
+    near = Blur2BlurLoss.preset("official", perceptual=L1Loss(), pyramid_mode="nearest")
+    bil = Blur2BlurLoss.preset("official", perceptual=L1Loss())
+    assert float(near.generator_loss(d, fake, y)[1]["G_rec"]) == 0.0
+    assert float(bil.generator_loss(d, fake, y)[1]["G_rec"]) > 0.01
+    assert all(torch.equal(a, b) for a, b in zip(near.pyramid(y, fake), fake))
+    with pytest.raises(CamdeblurError, match="pyramid_mode"):
+        Blur2BlurLoss.preset("official", perceptual=L1Loss(), pyramid_mode="cubic")

@@ -5,7 +5,8 @@ three scales ``[1/4, 1/2, 1]`` (MIMO-UNet). One PatchGAN ``D`` is shared over th
 
 * translator (generator) step:
   ``L_G = L_adv(G) + lambda_rec * L_rec``, ``L_rec`` = perceptual loss between ``G(y)_i`` and ``y_i``
-  at each scale (``y`` resized bilinearly to each scale; each term normalised by its element count).
+  at each scale (``y`` resized to each scale with ``pyramid_mode``, bilinear by default; each term
+  normalised by its element count).
 * discriminator step:
   ``L_D = 0.5 * (L(D(k) -> real) + L(D(G(y)) -> fake)) + lambda_gp * GP``, with ``k`` a known-domain
   image presented as a pyramid, GP on random interpolates (per-sample, any batch size).
@@ -58,6 +59,10 @@ class Blur2BlurLossConfig:
     lambda_gp: float = 1e-4
     gp_scales: str = "full"                 # "full": finest scale only (official); "all": every scale
     gp_real: str = "known"                  # interpolate G(y) with "known" k (official) or "blurry" y (paper Eq. 4)
+    pyramid_mode: str = "bilinear"          # how y (rec target) and k (D's real) are resized to the coarse scales;
+                                            # "nearest" = MIMO-UNet's own input subsampling (every 2nd/4th pixel,
+                                            # see scale_pyramid), so the identity translator has zero rec loss
+                                            # and D gets no resampling cue; "area" = box average
     allow_random: bool = False              # only for tests without any pretrained weights
 
 
@@ -66,6 +71,34 @@ PRESETS: dict[str, Blur2BlurLossConfig] = {
     "paper": Blur2BlurLossConfig(gan_mode="vanilla", perceptual="blur2blur_paper", rec_reduction="mean",
                                  lambda_gp=0.005, gp_real="blurry"),
 }
+
+
+PYRAMID_MODES = ("bilinear", "nearest", "area")
+
+
+def scale_pyramid(x: Tensor, sizes: Sequence[tuple[int, int]], mode: str = "bilinear") -> list[Tensor]:
+    """``x`` (B,C,H,W) at each (h, w) of ``sizes`` -> list of (B,C,h,w).
+
+    ``mode="nearest"`` reproduces MIMO-UNet's input pyramid exactly: the network pads H, W to a multiple
+    of 4 and takes ``F.interpolate(x, scale_factor=0.5)`` twice, i.e. every 2nd (4th) pixel starting at 0,
+    then crops to ``ceil(H/s)``; so a size ``(ceil(H/s), ceil(W/s))`` with an integer ``s`` is
+    ``x[..., ::s, ::s]`` (``F.interpolate(size=...)`` differs for odd sizes). Other sizes, and the other
+    modes, use :func:`camdeblur.losses.pixel.pyramid` (bilinear without corner alignment, or area).
+    """
+    if mode not in PYRAMID_MODES:
+        raise CamdeblurError(f"pyramid_mode must be one of {', '.join(PYRAMID_MODES)}, got '{mode}'")
+    if mode != "nearest":
+        return pyramid(x, sizes, mode=mode)
+    h, w = x.shape[-2:]
+    out = []
+    for size in sizes:
+        sh, sw = (int(v) for v in size)
+        s = max(1, round(h / sh))
+        if -(-h // s) == sh and -(-w // s) == sw:
+            out.append(x if s == 1 else x[..., ::s, ::s])
+        else:
+            out.extend(pyramid(x, [(sh, sw)], mode="nearest"))
+    return out
 
 
 def _list(x: Tensor | Sequence[Tensor]) -> list[Tensor]:
@@ -86,6 +119,8 @@ class Blur2BlurLoss(nn.Module):
             raise CamdeblurError(f"gp_scales must be 'full' or 'all', got '{cfg.gp_scales}'")
         if cfg.gp_real not in ("known", "blurry"):
             raise CamdeblurError(f"gp_real must be 'known' or 'blurry', got '{cfg.gp_real}'")
+        if cfg.pyramid_mode not in PYRAMID_MODES:
+            raise CamdeblurError(f"pyramid_mode must be one of {', '.join(PYRAMID_MODES)}, got '{cfg.pyramid_mode}'")
         self.config = cfg
         self.gan = GANLoss(cfg.gan_mode)
         if perceptual is None:
@@ -108,13 +143,17 @@ class Blur2BlurLoss(nn.Module):
             out["perceptual_backbone"] = self.perceptual.describe()
         return out
 
+    def pyramid(self, x: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
+        """``x`` (B,C,H,W) at the sizes of ``like`` (coarse to fine), resized with ``pyramid_mode``."""
+        return scale_pyramid(x, [tuple(f.shape[-2:]) for f in like], mode=self.config.pyramid_mode)
+
     def generator_loss(self, discriminator: nn.Module, fake: Tensor | Sequence[Tensor], blurry: Tensor
                        ) -> tuple[Tensor, dict[str, Tensor]]:
         """``L_adv(G) + lambda_rec * L_rec``. ``fake``: translator outputs (coarse to fine, not detached);
         ``blurry``: the input ``y`` (B,3,H,W). D's parameters should not require grad during this step."""
         fakes = _list(fake)
         adv = self.gan.generator_loss(discriminator(fakes if len(fakes) > 1 else fakes[0]))
-        rec = self.reconstruction(fakes, blurry)
+        rec = self.reconstruction(fakes, self.pyramid(blurry, fakes))
         total = adv + self.config.lambda_rec * rec
         return total, {"G_adv": adv.detach(), "G_rec": rec.detach(), "G_total": total.detach()}
 
@@ -126,8 +165,7 @@ class Blur2BlurLoss(nn.Module):
         ``blurry``: y, needed when ``gp_real == "blurry"`` (the paper's Eq. 4).
         """
         fakes = [f.detach() for f in _list(fake)]
-        sizes = [tuple(f.shape[-2:]) for f in fakes]
-        reals = pyramid(known, sizes)
+        reals = self.pyramid(known, fakes)
         multi = len(fakes) > 1
         pred_real = discriminator(reals if multi else reals[0])
         pred_fake = discriminator(fakes if multi else fakes[0])
@@ -138,7 +176,7 @@ class Blur2BlurLoss(nn.Module):
             if self.config.gp_real == "blurry":
                 if blurry is None:
                     raise CamdeblurError("the paper's gradient penalty interpolates y and G(y): pass blurry=y")
-                anchor = pyramid(blurry, sizes)
+                anchor = self.pyramid(blurry, fakes)
             else:
                 anchor = reals
             if self.config.gp_scales == "full":

@@ -53,11 +53,20 @@ class NLayerDiscriminator(nn.Module):
             ``"batch"`` (pix2pix default) or ``"none"``. Convs before instance/no norm have a bias.
         init: ``"normal"`` (pix2pix / official Blur2Blur: conv weights ~ N(0, 0.02), biases 0,
             batch-norm weights ~ N(1, 0.02)) or ``"default"`` (PyTorch's initialisation).
+        highpass: judge ``HIGHPASS_GAIN * (x - box3x3(x))`` instead of ``x`` (not in the paper; off by
+            default). Blur, noise and compression live in this residual; a PatchGAN on raw [0, 1] images
+            first fits the image's mean colour and needs thousands of steps to find the high frequencies
+            (measured: a tiny PatchGAN stays at chance on held-out sigma 0.5 vs 1.8 Gaussian blur after
+            200 steps; on the high-pass residual it is 98% right after 50), and the residual also hides
+            colour-tone differences between K and B that D should not use (paper Sec. 3.3).
     """
 
+    HIGHPASS_GAIN = 4.0
+
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
-                 init: str = "normal"):
+                 init: str = "normal", highpass: bool = False):
         super().__init__()
+        self.highpass = bool(highpass)
         if n_layers < 1:
             raise CamdeblurError(f"discriminator needs n_layers >= 1, got {n_layers}")
         use_bias = norm != "batch"
@@ -98,6 +107,8 @@ class NLayerDiscriminator(nn.Module):
         ph, pw = max(self.min_size - h, 0), max(self.min_size - w, 0)
         if ph or pw:
             x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2], mode="replicate")
+        if self.highpass:
+            x = self.HIGHPASS_GAIN * (x - F.avg_pool2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), 3, stride=1))
         return self.model(x)
 
     def forward(self, x: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]:
@@ -125,13 +136,13 @@ register_model(NLayerDiscriminator)
 
 @register_model
 def patchgan(input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
-             init: str = "normal") -> NLayerDiscriminator:
+             init: str = "normal", highpass: bool = False) -> NLayerDiscriminator:
     """Blur2Blur's discriminator: 70x70 PatchGAN with instance norm, shared over scales."""
-    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm, init=init)
+    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm, init=init, highpass=highpass)
 
 
 @register_model
 def patchgan_tiny(input_nc: int = 3, ndf: int = 16, n_layers: int = 2, norm: str = "instance",
-                  init: str = "normal") -> NLayerDiscriminator:
-    """Small PatchGAN for CPU tests and miniature benchmarks."""
-    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm, init=init)
+                  init: str = "normal", highpass: bool = False) -> NLayerDiscriminator:
+    """Small PatchGAN for CPU tests and miniature benchmarks (``highpass=True`` in the mini recipe)."""
+    return NLayerDiscriminator(input_nc=input_nc, ndf=ndf, n_layers=n_layers, norm=norm, init=init, highpass=highpass)
