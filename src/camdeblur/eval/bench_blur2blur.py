@@ -42,8 +42,9 @@ blocks per image; without ``niqe_model`` the column is ``null``.
 
 Presets:
 
-- ``mini`` (CPU): tiny NAFNet deblurrers (width 16, 3 levels), tiny UNet translator with a pixel
-  reconstruction loss, 48-px crops, photos at 384 px; budget in :class:`BenchPreset`.
+- ``mini`` (CPU): tiny NAFNet deblurrers (width 16, 3 levels), the translator of the Blur2Blur ``mini``
+  config preset (tiny identity-initialised UNet, high-pass PatchGAN, pixel reconstruction loss; see
+  :data:`camdeblur.methods.blur2blur.CONFIG_PRESETS`), 48-px crops, photos at 384 px; budget in :class:`BenchPreset`.
 - ``paper`` (GPUs; documented, not run in CI): NAFNet-width32 deblurrers (200K steps), MIMO-UNet
   translator with the paper's loss preset (log-likelihood GAN, VGG19 perceptual reconstruction,
   lambda_rec 0.8), blur-degree curriculum, 256-px crops, batch 16, 1M translator steps, photos at
@@ -79,8 +80,10 @@ def _mini_deblurrer() -> list[str]:
 
 
 def _mini_translator() -> list[str]:
-    return ["translator.arch=unet_tiny", "discriminator.arch=patchgan_tiny", "train.batch_size=8",
-            "loss.reconstruction=l1", "loss.overrides={lambda_rec: 10.0}"]
+    """The Blur2Blur ``mini`` config preset (:data:`camdeblur.methods.blur2blur.CONFIG_PRESETS`), batch 8."""
+    from camdeblur.methods.blur2blur import preset_overrides
+
+    return [*preset_overrides("mini"), "train.batch_size=8"]
 
 
 @dataclass
