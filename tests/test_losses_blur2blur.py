@@ -103,3 +103,22 @@ def test_nearest_pyramid_makes_identity_translator_free(no_hub_cache):
     assert all(torch.equal(a, b) for a, b in zip(near.pyramid(y, fake), fake))
     with pytest.raises(CamdeblurError, match="pyramid_mode"):
         Blur2BlurLoss.preset("official", perceptual=L1Loss(), pyramid_mode="cubic")
+
+
+def test_rec_scale_weights_and_area_pyramid(no_hub_cache):
+    """rec_scale_weights weight each scale's term (coarse to fine); pyramid_mode="area" box-averages y, so a
+    change of the mean colour costs at every scale while a zero-mean 2x2 checker costs only at full scale."""
+    from camdeblur.losses.pixel import MSELoss
+
+    torch.manual_seed(0)
+    d = create_model("patchgan_tiny")
+    y = torch.rand(2, 3, 32, 32)
+    checker = 0.1 * (torch.arange(32)[:, None] + torch.arange(32)[None]).remainder(2).float().mul(2).sub(1)
+    crit = Blur2BlurLoss.preset("official", perceptual=MSELoss(), pyramid_mode="area", lambda_rec=1.0,
+                                rec_scale_weights=[4.0, 2.0, 1.0])
+    from camdeblur.methods.blur2blur import as_scales
+
+    fake = as_scales(y + checker, mode="area")
+    assert float(crit.generator_loss(d, fake, y)[1]["G_rec"]) == pytest.approx(0.01, rel=1e-4)  # full scale only
+    fake = as_scales(y + 0.1, mode="area")
+    assert float(crit.generator_loss(d, fake, y)[1]["G_rec"]) == pytest.approx(0.07, rel=1e-4)  # (4 + 2 + 1) * 0.01

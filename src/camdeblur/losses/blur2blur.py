@@ -56,6 +56,9 @@ class Blur2BlurLossConfig:
     perceptual_weights: str | None = None   # torchvision VGG file (else hub cache, else EfficientNet-Lite0)
     lambda_rec: float = 0.8
     rec_reduction: str = "sum"              # over scales: "sum" (official) or "mean" (paper's 1/M)
+    rec_scale_weights: list[float] | None = None  # per-scale weights of L_rec, coarse to fine (None = 1 each);
+                                            # e.g. [20, 5, 1] with pyramid_mode "area" holds the low frequencies
+                                            # (content, colour) hard while leaving the finest detail (blur) free
     lambda_gp: float = 1e-4
     gp_scales: str = "full"                 # "full": finest scale only (official); "all": every scale
     gp_real: str = "known"                  # interpolate G(y) with "known" k (official) or "blurry" y (paper Eq. 4)
@@ -129,7 +132,7 @@ class Blur2BlurLoss(nn.Module):
             perceptual = PerceptualLoss.preset(cfg.perceptual, weights=cfg.perceptual_weights,
                                                allow_random=cfg.allow_random)
         self.perceptual = perceptual
-        self.reconstruction = MultiScaleLoss(perceptual, reduction=cfg.rec_reduction)
+        self.reconstruction = MultiScaleLoss(perceptual, scale_weights=cfg.rec_scale_weights, reduction=cfg.rec_reduction)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Blur2BlurLoss":
