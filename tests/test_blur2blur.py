@@ -247,11 +247,11 @@ def test_translator_learns(domains, tmp_path):
 
     cfg = load_config(b2b.Blur2BlurConfig, None, [f"data.blurry={root / 'B'}", f"known.source={root / 'K'}"]
                       + b2b.preset_overrides("mini")
-                      + ["data.crop=48", "train.steps=150", "train.batch_size=4", "d_warmup=20", "train.device=cpu",
-                         "train.val_every=0", "train.log_every=50", "train.ckpt_every=150"])
+                      + ["data.crop=48", "train.steps=200", "train.batch_size=4", "d_warmup=20", "train.device=cpu",
+                         "train.val_every=0", "train.log_every=50", "train.ckpt_every=200"])
     summary = b2b.train(cfg, tmp_path / "learn")
     G, D = summary["trainer"].unwrap("translator"), summary["trainer"].unwrap("discriminator")
-    ev = b2b.evaluate_translator(G, D, held_b, held_k, pyramid_mode="nearest")
+    ev = b2b.evaluate_translator(G, D, held_b, held_k, pyramid_mode=b2b.build_criterion(cfg).config.pyramid_mode)
     with torch.no_grad():
         t = b2b.translate(G.eval(), held_b)
     before, after = float(psnr(held_b, held_k).mean()), float(psnr(t, held_k).mean())
@@ -260,6 +260,6 @@ def test_translator_learns(domains, tmp_path):
     assert ev["D_known"] > ev["D_input"] + 1.0    # D separates the domains on held-out photos
     assert moved > 0.15                           # the translator's output scores toward K
     assert after > before + 2.0                   # and really carries K's blur
-    # content kept: G_t(y) is about as far from y as the K render of the same crop is (25.9 dB here), no further;
+    # content kept: G_t(y) is no further from y than the K render of the same crop is (25.9 dB here), give or take;
     # a translator that repaints the image (or the identity: after == before) fails one of these
     assert ev["content_psnr"] > before - 2.0
