@@ -7,9 +7,10 @@ training F, ``--camera`` uniform or gopro, ``--size`` px). Methods (``--methods`
 
     original    paper/official recipe: image DIP + kernel DIP, 300+300 warm-up, 5000 joint Adam steps
                 (``--original-steps`` to truncate it on a CPU; the history still gives PSNR vs seconds)
-    fast        our preset (direct x from an unsharp-masked y, direct k from G(x0, y), 150 steps)
+    fast        our preset (direct x from a mildly unsharp-masked y, direct k from G(x0, y), 150 steps)
     variants    the steps towards it: fast-blurry (x0 = y, k0 = G(y, y)), fast-dipx (fast with the image
-                DIP back), fast-alt (alternating k/x updates), fast-300 (twice the steps)
+                DIP back), fast-alt (alternating k/x updates), fast-300 (twice the steps), fast-lr3e-4 (100 smaller x steps),
+                fast-xlr1e-2 / fast-xlr1e-3 (x learning rate), fast-xlr1e-3-blurry (x0 = y)
     oracle-k    not blind: k fixed at G(x_true, y) -- the best F can do with a perfect kernel
 
 Also the kernel-retrieval check (paper Table 3): PSNR(F(x, k), y) with k = G(x, y) and after
@@ -48,6 +49,10 @@ def method_configs(names: list[str], original_steps: int, original_warmup: int):
         "fast-dipx": lambda: preset("fast", x_param="dip", warmup_steps=100, x_lr=5e-3),
         "fast-alt": lambda: preset("fast", schedule="alternate", k_steps=2),
         "fast-300": lambda: preset("fast", steps=300, log_every=20),
+        "fast-lr3e-4": lambda: preset("fast", steps=100, x_lr=3e-4),
+        "fast-xlr1e-2": lambda: preset("fast", x_lr=1e-2),
+        "fast-xlr1e-3": lambda: preset("fast", x_lr=1e-3),
+        "fast-xlr1e-3-blurry": lambda: preset("fast", x_lr=1e-3, x_init="blurry"),
         "oracle-k": lambda: preset("fast", fixed_k_steps=10 ** 9),
     }
     bad = [n for n in names if n not in table]
@@ -65,7 +70,7 @@ def psnr_at(history: list[dict], seconds: float) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernel-model", default=None, help="trained KernelWizard weights (else trained here)")
-    ap.add_argument("--train-steps", type=int, default=3000)
+    ap.add_argument("--train-steps", type=int, default=2000)
     ap.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                     help="overrides of KernelSpaceConfig for training F here (repeatable)")
     ap.add_argument("--camera", default="uniform", help="simulated camera of the test images (uniform, gopro)")
@@ -98,8 +103,9 @@ def main() -> None:
         from camdeblur.engine.config import load_config
         from camdeblur.methods.kernel_space import KernelSpaceConfig, train
 
-        over = ["data.source=sim:" + a.camera, "data.crop=128", "data.cache=96", "data.cache_size=160",
-                f"train.steps={a.train_steps}", "train.val_every=0", "train.log_every=100", *a.train_set]
+        # KernelSpaceConfig's defaults (model, crops, lr, ...) + the camera, the steps and --train-set
+        over = ["data.source=sim:" + a.camera, f"train.steps={a.train_steps}", "train.val_every=0",
+                "train.log_every=100", *a.train_set]
         cfg = load_config(KernelSpaceConfig, None, over)
         cfg.data.photos = train_ph
         run_dir = ROOT / "benchmarks" / "out" / "kernel_space_blind_F"
