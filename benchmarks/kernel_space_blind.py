@@ -9,7 +9,8 @@ training F, ``--camera`` uniform or gopro, ``--size`` px). Methods (``--methods`
                 (``--original-steps`` to truncate it on a CPU; the history still gives PSNR vs seconds)
     fast        our preset (direct x from a mildly unsharp-masked y, direct k from G(x0, y), 150 steps)
     variants    the steps towards it: fast-blurry (x0 = y, k0 = G(y, y)), fast-dipx (fast with the image
-                DIP back), fast-alt (alternating k/x updates), fast-300 (twice the steps), fast-lr3e-4 (100 smaller x steps),
+                DIP back), fast-alt (alternating k/x updates), fast-300 (twice the steps),
+                fast-lr3e-4 (100 smaller x steps),
                 fast-xlr1e-2 / fast-xlr1e-3 (x learning rate), fast-xlr1e-3-blurry (x0 = y)
     oracle-k    not blind: k fixed at G(x_true, y) -- the best F can do with a perfect kernel
 

@@ -136,7 +136,7 @@ def test_cli_transfer_and_sample(tmp_path):
 
 # ----------------------------------------------------------------------------- learning test
 LEARN_STEPS = 600
-MIN_GAIN = 3.0  # the issue's >= 3 dB; measured +5.07/+4.61/+6.00/+4.18/+4.01/+5.67 dB (seeds 0-5 of train.seed/torch seed)
+MIN_GAIN = 3.0  # the issue's >= 3 dB; measured +5.07/+4.61/+6.00/+4.18/+4.01/+5.67 dB (seeds 0-5)
 MIN_IDENTITY = 40.0  # content kept: measured 59.5/49.5/61.9/58.8/59.1/61.2 dB
 MAX_KERNEL_AGREEMENT = 60.0  # mean PSNR of F(x^, G(x, y)) vs F(x^, G(x, x)); measured 37.1/43.1/35.3/37.8/38.2/36.3 dB,
 #                              ~150 dB when F ignores k (92 dB seen in a run that had nearly stopped using k)
