@@ -11,19 +11,23 @@ on the fly costs more CPU than the tiny network. The number of steps is calibrat
 steps fit the time budget on this machine (timed forward/backward passes, +15%), then the run uses the
 ``camdeblur train deblurrer`` code path (:func:`camdeblur.methods.supervised.train`).
 
-The recipe is :class:`~camdeblur.methods.supervised.SupervisedConfig`'s defaults (nafnet_tiny width 16,
-one block per level; batch 8 of 64-px crops; AdamW 3e-3, betas 0.9/0.9, 50 warm-up steps, cosine;
-grad clip 0.5; EMA 0.999; Charbonnier); flags override single fields, ``--set KEY=VALUE`` any field.
+The recipe is :class:`~camdeblur.methods.supervised.SupervisedConfig`'s defaults (nafnet_tiny_cpu: width 16,
+no full-resolution blocks, one block per lower level; batch 8 of 64-px crops; AdamW 3e-3, betas 0.9/0.9,
+50 warm-up steps, cosine; grad clip 0.5; EMA 0.999; Charbonnier); flags override single fields,
+``--set KEY=VALUE`` any field.
 
     python benchmarks/train_supervised.py [--minutes 5] [--out runs/bench-supervised]
     python benchmarks/train_supervised.py --threads 1 --steps 2125 --out DIR   # fixed steps (busy machine)
 
-Measured (held-out: 7 photos, 48 samples, psnr_input 27.358 dB):
-  --minutes 5, 2 threads, quiet, 96-px renders (before this recipe):  2125 steps at 0.141 s/step, +1.34 dB
-  --threads 1 --steps 2125 (the same step count), 128-px renders:                               +1.41 dB
-At equal compute (1062 steps, 1 thread) nothing we tried beat this recipe: crop 128 / batch 2 +0.87,
-PSNR loss +0.89, lr 6e-3 +0.98, lr 1.5e-3 +0.95, batch 4 for 2124 steps +1.22, EMA off +1.19 (recipe
-+1.18). The 3 dB target is not reached in 5 minutes on 2 cores by this network (see the issue's notes).
+Measured (held-out: 7 photos, 48 samples, psnr_input 27.358 dB). Budgets in steps at equal compute:
+2125 nafnet_tiny steps = a quiet 2-thread 5-minute run; other networks get 2125 / (their step cost relative
+to nafnet_tiny, timed interleaved at 1 thread); all runs below at 1 thread on a shared machine:
+  nafnet_tiny, --minutes 5, 2 threads, quiet, 96-px renders (before this recipe): 2125 steps, +1.34 dB
+  nafnet_tiny, 128-px renders, --steps 2125:                                        +1.41 dB
+  nafnet_tiny_cpu (this default; step cost 0.71), --steps 2993:                     +1.50 dB
+At half compute (1062 nafnet_tiny steps): recipe +1.18; crop 128 / batch 2 +0.87; PSNR loss +0.89;
+lr 6e-3 +0.98; lr 1.5e-3 +0.95; batch 4 x 2124 steps +1.22; EMA off +1.19; nafnet_tiny_cpu x 1496 +1.34,
+with middle_blk_num 2 x 1379 +1.33. The 3 dB target is not reached in 5 minutes on 2 cores.
 
 Prints one JSON line with the measured numbers and writes it to ``<out>/benchmark.json``.
 """

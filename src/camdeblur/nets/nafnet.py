@@ -482,6 +482,17 @@ def nafnet_tiny(img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
 
 
 @register_model
+def nafnet_tiny_cpu(img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
+                    enc_blk_nums: Sequence[int] = (0, 1, 1, 1), dec_blk_nums: Sequence[int] = (0, 1, 1, 1)) -> NAFNet:
+    """Tiny NAFNet for CPU training: nafnet_tiny without the full-resolution blocks (1.0 M parameters).
+
+    The full-resolution level keeps only the intro/ending convs and the skip; a training step costs ~0.7x
+    nafnet_tiny's, and at equal compute it deblurs better (benchmarks/train_supervised.py). The default
+    network of ``camdeblur train deblurrer``."""
+    return NAFNet(img_channel, width, middle_blk_num, list(enc_blk_nums), list(dec_blk_nums))
+
+
+@register_model
 def nafnet_gopro_width32(img_channel: int = 3, width: int = 32, middle_blk_num: int = 1,
                          enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)) -> NAFNet:
     """Released NAFNet-GoPro-width32 configuration (official options/NAFNet-width32.yml)."""
