@@ -94,3 +94,30 @@ def test_official_aliases_registered():
     names = camdeblur.list_models()
     for n in ["NAFNet", "NAFNetLocal", "Restormer", "MIMOUNet", "MIMOUNetPlus", "nafnet_reds_width64", "nafnet_sidd_width32"]:
         assert n in names
+
+
+def test_unet_bilinear_reflect_options():
+    """UNet(upsample="bilinear", padding_mode="reflect") (the mini translator): any size, starts as the
+    exact identity (zero head), no zero-padding border cue (a constant image stays constant through a
+    randomly initialised body), and bad option values fail clearly."""
+    from camdeblur.nets import create_model
+
+    torch.manual_seed(0)
+    net = create_model("unet_tiny", upsample="bilinear", padding_mode="reflect")
+    x = torch.rand(2, 3, 37, 31)
+    assert torch.equal(net(x), x)
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    const = torch.full((1, 3, 40, 48), 0.5)
+    with torch.no_grad():
+        y = net(const)
+    assert y.shape == const.shape
+    assert float(y.std(dim=(-2, -1)).max()) < 1e-5          # reflect: every pixel sees the same neighbourhood
+    zero_pad = create_model("unet_tiny")
+    torch.nn.init.normal_(zero_pad.out.weight, std=0.1)
+    with torch.no_grad():
+        y0 = zero_pad(const)
+    assert float(y0.std(dim=(-2, -1)).max()) > 1e-4  # zeros: the borders differ
+    with pytest.raises(ValueError, match="upsample"):
+        create_model("unet_tiny", upsample="pixelshuffle")
+    with pytest.raises(ValueError, match="padding_mode"):
+        create_model("unet_tiny", padding_mode="circular")
