@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _corpus import corpus_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -90,11 +91,9 @@ def main() -> None:
     import camdeblur
     from camdeblur.methods.kernel_space import retrieve_kernel
     from camdeblur.methods.kernel_space_deblur import blind_deblur
-    from camdeblur.sim import SimulatedPairs, split_photos
+    from camdeblur.sim import SimulatedPairs
 
-    photos = sorted(str(p) for p in (SHARED / "corpus" / "photos").iterdir())
-    split = split_photos([Path(p).name for p in photos], {"train": 0.75, "test": 0.25}, seed=0)
-    train_ph, test_ph = [photos[i] for i in split["train"]], [photos[i] for i in split["test"]]
+    train_ph, test_ph = corpus_split()
 
     train_info = {}
     if a.kernel_model:

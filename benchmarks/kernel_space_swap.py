@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _corpus import corpus_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -63,14 +64,12 @@ def main() -> None:
     from camdeblur.methods import supervised
     from camdeblur.methods.kernel_space import KernelSpaceConfig, _psnr, convolve_psf
     from camdeblur.methods.kernel_space import train as train_kernels
-    from camdeblur.sim import SimulatedPairs, split_photos
+    from camdeblur.sim import SimulatedPairs
     from camdeblur.sim.psf import psf_from_meta
 
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    photos = sorted(str(p) for p in (SHARED / "corpus" / "photos").iterdir())
-    split = split_photos([Path(p).name for p in photos], {"train": 0.75, "test": 0.25}, seed=0)
-    train_ph, test_ph = [photos[i] for i in split["train"]], [photos[i] for i in split["test"]]
+    train_ph, test_ph = corpus_split()
 
     src = SimulatedPairs(camera=a.camera, photos=train_ph, size=a.size, length=a.pairs, seed=a.seed,
                          full_meta=a.camera == "uniform")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _corpus import corpus_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -50,12 +51,10 @@ def main() -> None:
 
     from camdeblur.methods.kernel_space import KernelSpaceConfig, convolve_psf, evaluate_transfer, train
     from camdeblur.methods.supervised import CachedPairs
-    from camdeblur.sim import SimulatedPairs, split_photos
+    from camdeblur.sim import SimulatedPairs
     from camdeblur.sim.psf import load_kernels
 
-    photos = sorted(str(p) for p in (SHARED / "corpus" / "photos").iterdir())
-    split = split_photos([Path(p).name for p in photos], {"train": 0.75, "test": 0.25}, seed=0)
-    train_ph, test_ph = [photos[i] for i in split["train"]], [photos[i] for i in split["test"]]
+    train_ph, test_ph = corpus_split()
 
     cfg = KernelSpaceConfig()
     for key, val in (("arch", a.arch),):
