@@ -101,8 +101,6 @@ def test_tiny_nafnet_learns_simulated_gopro_deblurring(tmp_path, shared):
     from camdeblur.engine.config import apply_overrides
     from camdeblur.methods.supervised import train
 
-    if not registry.is_model("nafnet_tiny"):
-        pytest.skip("nafnet_tiny is not registered (camdeblur.nets.nafnet not present)")
     photos = shared / "corpus" / "photos"
     steps = 500
     cfg = apply_overrides(SupervisedConfig(), [
