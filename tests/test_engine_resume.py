@@ -245,3 +245,21 @@ def test_a_finished_run_is_never_overwritten(tmp_path, tiny_arch):
     with pytest.raises(CamdeblurError, match="already holds a run"):
         make(tmp_path / "o", steps=4)
     assert (tmp_path / "o" / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_a_held_optimizer_keeps_its_schedule_without_a_warning(recwarn):
+    """Two optimizers, "b" held for the first 3 steps (a warm-up of "a" only): "b"'s schedule follows the
+    global step all the same, and torch's scheduler-order warning is not raised for it."""
+    def step(tr, batch, i):
+        loss = F.l1_loss(tr.modules["a"](batch["blur"]), batch["sharp"])
+        tr.optimize("A", loss)
+        if i >= 3:
+            tr.optimize("B", F.l1_loss(tr.modules["b"](batch["blur"]), batch["sharp"]))
+        return {"l1": loss.detach()}
+
+    cfg = apply_overrides(TrainConfig(), ["steps=6", "batch_size=2", "device=cpu", "log_every=0", "val_every=0",
+                                          "sched.name=cosine", "optim.lr=1e-2"])
+    tr = Trainer(cfg, {"a": Tiny(), "b": Tiny()}, CropSet(), step_fn=step, optimizers={"A": ["a"], "B": ["b"]})
+    tr.fit(stop_at=4)
+    assert tr.lr("B") == pytest.approx(tr.lr("A")) and tr.lr("B") < 1e-2
+    assert not [w for w in recwarn if "lr_scheduler.step()" in str(w.message)]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -293,6 +294,7 @@ class Trainer:
             self.schedulers[oname] = build_scheduler(self.optimizers[oname], config.sched, config.steps)
             self.optim_cfgs[oname] = ocfg
         self._opt_params = {k: [p for g in o.param_groups for p in g["params"]] for k, o in self.optimizers.items()}
+        self._stepped: set[str] = set()  # optimizers that stepped in the current training step
 
         # EMA
         self.emas: dict[str, EMA] = {}
@@ -334,6 +336,19 @@ class Trainer:
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(self._opt_params[optimizer], clip)
         opt.step()
+        self._stepped.add(optimizer)
+
+    def _advance_schedules(self) -> None:
+        """Every schedule follows the global step, also for an optimizer that skipped this step (e.g. a
+        translator held fixed while its discriminator warms up); torch warns about that order, so only
+        those skipped schedules advance with the warning silenced."""
+        for name, s in self.schedulers.items():
+            if name in self._stepped:
+                s.step()
+                continue
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                s.step()
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Append a record (with ``step`` and ``time`` = cumulative training seconds) to ``metrics.jsonl`` on rank 0."""
@@ -563,9 +578,9 @@ class Trainer:
                 batch = to_device(next(it), self.device)
                 for net in self.nets.values():
                     net.train()
+                self._stepped.clear()
                 losses = self.step_fn(self, batch, self.step)
-                for s in self.schedulers.values():
-                    s.step()
+                self._advance_schedules()
                 self.step += 1
                 for name, e in self.emas.items():
                     e.update(self.nets[name], self.step)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -687,9 +686,7 @@ def train(cfg: Blur2BlurConfig, out: str | Path | None, resume: bool | str | Pat
     if argv is not None and trainer.run is not None:
         trainer.run.write_command(list(argv), resumed=trainer.resumed_from is not None)
         trainer._command_pending = False
-    with warnings.catch_warnings():  # during d_warmup G's schedule advances without a G step: intended
-        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-        summary = trainer.fit(stop_at=stop_at)
+    summary = trainer.fit(stop_at=stop_at)
     summary.update(trainer=trainer, known_domain=known_desc, loss=loss_info)
     return summary
 
