@@ -15,7 +15,7 @@ restricts every row to the crops whose sharp frames agree (> 60 dB), where the o
     python benchmarks/blur2blur_oracle.py --bench OUT                      # OUT = a `camdeblur bench blur2blur` folder
     python benchmarks/blur2blur_oracle.py --bench OUT --deblurrer other.safetensors --translators OUT
 
-Uses the simulator's internal render steps (``camdeblur.sim.exposure``), on CPU with one thread.
+The oracle renders come from ``SimulatedPairs.batch(..., exposed_by=known)``; CPU, one thread.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import torch
 
 
@@ -33,32 +32,14 @@ def oracle_rows(bench: str, camera: str, deblurrer: str, translators: str | None
     from camdeblur.methods import blur2blur as b2b
     from camdeblur.nets.pipeline import _restore
     from camdeblur.nets.registry import load_model
-    from camdeblur.sim import SimulatedPairs, get_camera
-    from camdeblur.sim import exposure as E
+    from camdeblur.sim import SimulatedPairs
 
-    kcam = get_camera(known)
     net = load_model(weights=deblurrer).eval()
     ds = SimulatedPairs(camera, photos=f"{bench}/photos/test", size=size, length=n, seed=seed)
     b = ds.batch(list(range(n)))
-    cam, sz = ds.camera, E._as_size(size)
-    margin = E.source_margin(cam, sz)
-    if margin < E.source_margin(kcam, sz):
-        raise SystemExit(f"{camera}'s source window is smaller than {known}'s: no oracle")
-    renders, sharps = [], []
-    for i in range(n):   # SimulatedPairs item i: photo i % len, seed (seed, i)
-        rng = E.seed_rng((seed, i))
-        src, _ = E._extract(E._check_photo(ds.photos[i % len(ds.photos)]), rng, cam, sz, margin)
-        extra, _ = E.plan_sample(rng, cam, sz)
-        lin = E.inverse_crf(src if src.ndim == 4 else src[None], kcam)
-        if extra["highlight"] is not None:
-            lin = E._boost(lin, cam.highlight_threshold, extra["highlight"])
-        _, plan = E.plan_sample(np.random.default_rng([seed, i, 99]), kcam, sz)
-        lb, ls = E.render_linear(lin, np.asarray([[margin, margin]], dtype=np.float64), [plan], sz)
-        blur, sharp_k = E.finish(lb, ls, [plan], kcam)
-        renders.append(blur[0])
-        sharps.append(sharp_k[0])
+    k = ds.batch(list(range(n)), exposed_by=known)   # the same source windows exposed by the known camera
     x, y = b["sharp"], b["blur"].clamp(0, 1)
-    oracle, sharp_k = torch.stack(renders).clamp(0, 1), torch.stack(sharps).clamp(0, 1)
+    oracle, sharp_k = k["blur"].clamp(0, 1), k["sharp"].clamp(0, 1)
 
     def deb(v):
         with torch.no_grad():

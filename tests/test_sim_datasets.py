@@ -108,3 +108,25 @@ def test_simulated_sequences_items():
     for part in ("blur", "sharp"):
         u = SimulatedUnpaired("phone", size=32, length=4, part=part)
         assert next(iter(torch.utils.data.DataLoader(u, batch_size=2)))[part].shape == (2, 3, 32, 32)
+
+
+def test_exposed_by_renders_the_same_windows_with_another_camera():
+    """``batch(..., exposed_by=K)`` = the same source windows exposed by camera K (a perfect translator's
+    output): with no moving objects and no boosted highlights the sharp frames agree, the blur is K's."""
+    import dataclasses
+
+    from camdeblur.eval.metrics import psnr
+    from camdeblur.sim import get_camera
+
+    phone = dataclasses.replace(get_camera("phone"), object_prob=0.0, highlight_prob=0.0)
+    gopro = dataclasses.replace(get_camera("gopro"), object_prob=0.0)
+    ds = SimulatedPairs(phone, size=48, length=6, seed=3)
+    own, k = ds.batch(range(6)), ds.batch(range(6), exposed_by=gopro)
+    assert psnr(k["sharp"], own["sharp"]).min() > 45          # same windows (CRF round trip only)
+    assert psnr(k["blur"], own["blur"]).mean() < 35           # another exposure
+    assert (psnr(k["blur"], k["sharp"]) > psnr(own["blur"], own["sharp"])).all()   # gopro blurs less, no noise
+    assert all(m["exposed_by"] == "gopro" for m in k["meta"])
+    again = ds.batch([4], exposed_by=gopro)
+    assert torch.equal(again["blur"][0], k["blur"][4])        # item i depends only on (seed, i)
+    with pytest.raises(CamdeblurError, match="larger source window"):
+        SimulatedPairs(gopro, size=48, length=1).batch([0], exposed_by=phone)

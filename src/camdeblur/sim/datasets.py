@@ -129,14 +129,18 @@ class SimulatedPairs(Dataset):
 
     _sharp_only = False
 
-    def batch(self, indices: Sequence[int]) -> dict:
-        """Render ``indices`` together: ``{"blur": (B, 3, H, W), "sharp": ..., "name": [...], "meta": [...]}``."""
+    def batch(self, indices: Sequence[int], exposed_by: str | Camera | None = None) -> dict:
+        """Render ``indices`` together: ``{"blur": (B, 3, H, W), "sharp": ..., "name": [...], "meta": [...]}``.
+
+        ``exposed_by``: the same items' source windows exposed by another camera instead (see
+        :func:`~camdeblur.sim.exposure.render_batch`): e.g. what a perfect translator to that camera outputs."""
         from camdeblur.sim.exposure import render_batch
 
         idx = [self._check(int(i)) for i in indices]
         p = [i % len(self.photos) for i in idx]
         blur, sharp, metas = render_batch([self.photos[j] for j in p], self.camera, [(self.seed, i) for i in idx],
-                                          size=self.size, names=[self.names[j] for j in p], sharp_only=self._sharp_only)
+                                          size=self.size, names=[self.names[j] for j in p], sharp_only=self._sharp_only,
+                                          exposed_by=exposed_by)
         for m, i in zip(metas, idx):
             m["index"] = i
         return {"blur": blur, "sharp": sharp, "name": [f"{self.names[j]}/{i:06d}" for j, i in zip(p, idx)],

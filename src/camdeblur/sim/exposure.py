@@ -490,7 +490,7 @@ def cpu_threads(threads: int | None, device: torch.device):
 
 def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequence[SeedLike], size=256,
                  device: str | torch.device | None = "cpu", names: Sequence[str] | None = None,
-                 sharp_only: bool = False, threads: int | None = 1):
+                 sharp_only: bool = False, threads: int | None = 1, exposed_by: Camera | str | None = None):
     """Render one pair per (photo, seed), batched through ``grid_sample``.
 
     Args:
@@ -507,32 +507,48 @@ def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequ
             processes instead.
         sharp_only: skip the exposure (``blur`` is returned as ``None``); ``sharp`` is bit-identical to
             the full render's (same crop, same draws) — for sharp-only sets such as Blur2Blur's S.
+        exposed_by: another camera that exposes *the same source windows*: each sample's photo window and
+            boosted light sources are drawn exactly as for ``camera``, then ``exposed_by``'s own motion,
+            noise and response (drawn from ``seed + (99,)``) make the pair. This is what a perfect blur
+            translator from ``camera`` to ``exposed_by`` would output (e.g. the oracle of the Blur2Blur
+            benchmark). Needs ``exposed_by``'s source margin to fit in ``camera``'s.
 
     Returns:
         ``(blur, sharp, metas)``: float32 tensors ``(B, 3, H, W)`` in [0, 1] and JSON-able dicts.
     """
     dev = pick_device(device)
     with cpu_threads(threads, dev):
-        return _render_batch(photos, camera, seeds, size, dev, names, sharp_only)
+        return _render_batch(photos, camera, seeds, size, dev, names, sharp_only, exposed_by)
 
 
-def _render_batch(photos, camera, seeds, size, dev, names, sharp_only):
+def _seed_tuple(seed: SeedLike) -> list[int]:
+    return [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+
+
+def _render_batch(photos, camera, seeds, size, dev, names, sharp_only, exposed_by=None):
     cam = get_camera(camera)
     size = _as_size(size)
     if len(photos) != len(seeds):
         raise ValueError(f"{len(photos)} photos but {len(seeds)} seeds")
     margin = source_margin(cam, size)
+    exp = cam if exposed_by is None else get_camera(exposed_by)
+    if exposed_by is not None and source_margin(exp, size) > margin:
+        raise CamdeblurError(f"camera {exp.name} needs a larger source window than {cam.name} at {size[0]}x{size[1]}",
+                             where="exposed_by", fix="expose the windows of the camera with the larger margin")
     srcs, plans, origins = [], [], []
     for i, (photo, seed) in enumerate(zip(photos, seeds)):
         rng = seed_rng(seed)
         src, info = _extract(_check_photo(photo), rng, cam, size, margin)
         extra, plan = plan_sample(rng, cam, size)
-        lin = inverse_crf(src.to(dev), cam)
+        lin = inverse_crf(src.to(dev), exp)
         if extra["highlight"] is not None:
             lin = _boost(lin, cam.highlight_threshold, extra["highlight"])
+        if exposed_by is not None:
+            _, plan = plan_sample(seed_rng([*_seed_tuple(seed), 99]), exp, size)
+            plan.meta["exposed_by"] = exp.name
         srcs.append(lin)
         plan.meta.update(info)
-        plan.meta["seed"] = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+        plan.meta["seed"] = _seed_tuple(seed)
         plan.meta["size"] = list(size)
         if names is not None:
             plan.meta["photo"] = str(names[i])
@@ -546,9 +562,9 @@ def _render_batch(photos, camera, seeds, size, dev, names, sharp_only):
             if p.obj is not None:
                 p.obj = {**p.obj, "shifts": p.obj["shift_sharp"][None]}
         _, lin_sharp = render_linear(src, np.asarray(origins, dtype=np.float64), plans, size)
-        return None, crf(lin_sharp.clamp(0.0, 1.0), cam).contiguous(), [p.meta for p in plans]
+        return None, crf(lin_sharp.clamp(0.0, 1.0), exp).contiguous(), [p.meta for p in plans]
     lin_blur, lin_sharp = render_linear(src, np.asarray(origins, dtype=np.float64), plans, size)
-    blur, sharp = finish(lin_blur, lin_sharp, plans, cam)
+    blur, sharp = finish(lin_blur, lin_sharp, plans, exp)
     return blur, sharp, [p.meta for p in plans]
 
 
