@@ -95,6 +95,7 @@ class BenchPreset:
     known-domain deblurrer 642 s, synthetic 700 s, phone translator 732 s, phone supervised 553 s, renders +
     evaluation + converter validation ~65 s per camera: ~67 min for two cameras, over the 60-min target, and
     the phone translator was worse at 6000 steps than at 1500 (blur2blur 20.44 vs 21.10 dB). Hence 2500 / 3000.
+    At 2500 / 3000 the same command took 46 min 20 s (benchmarks/blur2blur_translator.md section 7b).
     """
 
     crop: int = 48                       # training crop of every stage
