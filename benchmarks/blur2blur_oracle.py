@@ -39,6 +39,7 @@ def paired_translator(bench: str, camera: str, known: str, steps: int, seed: int
     import torch.nn.functional as F
 
     from camdeblur.engine.config import load_config
+    from camdeblur.eval.metrics import psnr
     from camdeblur.methods import blur2blur as b2b
     from camdeblur.sim import SimulatedPairs
 
@@ -48,7 +49,7 @@ def paired_translator(bench: str, camera: str, known: str, steps: int, seed: int
     for a in range(0, items, 32):
         idx = list(range(a, min(items, a + 32)))
         own, k = ds.batch(idx), ds.batch(idx, exposed_by=known)
-        same = ((own["sharp"] - k["sharp"]) ** 2).mean((1, 2, 3)) < 1e-6   # same scene (no other moving object)
+        same = psnr(k["sharp"], own["sharp"]) > 60   # same scene (no other moving object), as in oracle_rows
         ys.append(own["blur"][same].clamp(0, 1))
         ks.append(k["blur"][same].clamp(0, 1))
     y, k = torch.cat(ys), torch.cat(ks)
@@ -91,17 +92,18 @@ def oracle_rows(bench: str, camera: str, deblurrer: str, translators: str | None
         with torch.no_grad():
             return torch.cat([_restore(net, v[j:j + 8]).clamp(0, 1) for j in range(0, len(v), 8)])
 
+    def translate_all(G):
+        with torch.no_grad():
+            return torch.cat([b2b.translate(G, y[j:j + 8]) for j in range(0, n, 8)])
+
     preds = {"input": y, "direct": deb(y), "oracle": oracle, "oracle_deblurred": deb(oracle)}
     if translators:
-        G = load_model(weights=f"{translators}/{camera}/blur2blur/translator.safetensors").eval()
-        with torch.no_grad():
-            t = torch.cat([b2b.translate(G, y[j:j + 8]) for j in range(0, n, 8)])
+        t = translate_all(load_model(weights=f"{translators}/{camera}/blur2blur/translator.safetensors").eval())
         preds.update(translated=t, blur2blur=deb(t))
     paired_items = None
     if paired_steps:
         Gp, paired_items = paired_translator(bench, camera, known, paired_steps, sets=paired_sets)
-        with torch.no_grad():
-            t = torch.cat([b2b.translate(Gp, y[j:j + 8]) for j in range(0, n, 8)])
+        t = translate_all(Gp)
         preds.update(paired_translated=t, paired_blur2blur=deb(t))
     same = psnr(sharp_k, x) > 60
     out: dict = {"items": n, "same_scene_items": int(same.sum())}

@@ -113,10 +113,13 @@ def expected_noise_std(value: float, cam: Camera, shot: float, read: float) -> f
 
 
 # ------------------------------------------------------------------------------------ sampling
+def _seed_tuple(seed: SeedLike) -> list[int]:
+    return [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+
+
 def seed_rng(seed: SeedLike) -> np.random.Generator:
     """The generator of one sample: ``seed`` is an int or a sequence of ints (e.g. ``(seed, index)``)."""
-    ent = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
-    return np.random.default_rng(np.random.SeedSequence([s & 0xFFFFFFFFFFFFFFFF for s in ent]))
+    return np.random.default_rng(np.random.SeedSequence([s & 0xFFFFFFFFFFFFFFFF for s in _seed_tuple(seed)]))
 
 
 def _as_size(size) -> tuple[int, int]:
@@ -519,10 +522,6 @@ def render_batch(photos: Sequence[np.ndarray], camera: Camera | str, seeds: Sequ
     dev = pick_device(device)
     with cpu_threads(threads, dev):
         return _render_batch(photos, camera, seeds, size, dev, names, sharp_only, exposed_by)
-
-
-def _seed_tuple(seed: SeedLike) -> list[int]:
-    return [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
 
 
 def _render_batch(photos, camera, seeds, size, dev, names, sharp_only, exposed_by=None):
